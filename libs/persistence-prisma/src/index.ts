@@ -1,1 +1,15 @@
-export const placeholder = 1;
+// Public API of @dmq/persistence-prisma: the PostgreSQL disaster-recovery backup of the
+// metadata (never the source of truth). Nothing else of this library may be imported.
+export type { PersistenceErrorCode } from './errors';
+export { PersistenceError, isPersistenceError } from './errors';
+export type { Logger } from './logger';
+export { silentLogger } from './logger';
+export type { LocalMigration, MigrateOptions, MigrateResult } from './migrations/migrate';
+export {
+  DEFAULT_MIGRATIONS_DIR,
+  PRISMA_MIGRATE_ADVISORY_LOCK_KEY,
+  migrate,
+  migrationChecksum,
+  readMigrations,
+  scriptMatchesChecksum,
+} from './migrations/migrate';
