@@ -52,6 +52,7 @@ import {
 } from './errors';
 import type { HttpAnswer } from './http-transport';
 import { HttpTransport, SocketFailure } from './http-transport';
+import { allowManyListeners, linkSignals } from './linked-signal';
 import { NodeSelector } from './node-selector';
 import type { MetadataClientOptions, ResolvedNode, ResolvedOptions } from './options';
 import { resolveOptions } from './options';
@@ -187,6 +188,7 @@ export class MetadataClient {
     this.options = resolveOptions(options);
     this.selector = new NodeSelector(this.options.nodes);
     this.transport = new HttpTransport(this.options.keepAlive);
+    allowManyListeners(this.closing.signal);
   }
 
   /** The leader id named by the last answer (`X-DMQ-Leader`), undefined if it named none. */
@@ -554,9 +556,8 @@ export class MetadataClient {
     if (this.closed) throw new ClientClosedError(facts(0));
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), deadlineMs);
-    const signals = [this.closing.signal, deadline.signal];
-    if (options.signal !== undefined) signals.push(options.signal);
-    const signal = AbortSignal.any(signals);
+    const linked = linkSignals([this.closing.signal, deadline.signal, options.signal]);
+    const signal = linked.signal;
     const deadlineAt = Date.now() + deadlineMs;
     const safeToRepeat = exchange.method === 'GET' || key !== undefined;
     let last: Failure | undefined;
@@ -629,6 +630,7 @@ export class MetadataClient {
       }
     } finally {
       clearTimeout(timer);
+      linked.dispose();
     }
     throw this.exhausted(exchange, last, facts(attempts));
   }
@@ -675,12 +677,13 @@ export class MetadataClient {
 
   /** Sleeps unless aborted; false when the watch should end. */
   private async pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-    const signals = [this.closing.signal];
-    if (signal !== undefined) signals.push(signal);
+    const linked = linkSignals([this.closing.signal, signal]);
     try {
-      await this.options.sleep(ms, AbortSignal.any(signals));
+      await this.options.sleep(ms, linked.signal);
     } catch {
       return false;
+    } finally {
+      linked.dispose();
     }
     return !signal?.aborted && !this.closed;
   }
