@@ -1,0 +1,65 @@
+import { ServiceMetrics, type RaftGaugeSource } from './metrics';
+
+/** The value of the sample `name` whose labels include `labels` (any label order). */
+function sample(body: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of body.split('\n')) {
+    const match = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (match === null || match[1] !== name) continue;
+    const found = Object.fromEntries(
+      (match[2] ?? '').split(',').map((pair) => {
+        const [k, v] = pair.split('=');
+        return [k, (v ?? '').replace(/^"|"$/g, '')];
+      }),
+    );
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+describe('ServiceMetrics', () => {
+  it('samples Raft and backup state at scrape time', async () => {
+    let raft: RaftGaugeSource = {
+      term: 3,
+      role: 'leader',
+      commitIndex: 100,
+      appliedIndex: 99,
+      snapshotIndex: 50,
+      peers: [
+        { id: 2, matchIndex: 100, lastContactMs: 12 },
+        { id: 3, matchIndex: 90, lastContactMs: 2500 },
+      ],
+    };
+    const metrics = new ServiceMetrics(
+      1,
+      () => raft,
+      () => ({ lagEntries: 4, lagMs: 250 }),
+      { defaultMetrics: false },
+    );
+    metrics.observeHttp('/api/v1/topics', 'POST', 201, 0.004);
+    metrics.proposalSeconds.observe({ outcome: 'committed' }, 0.002);
+    const { body, contentType } = await metrics.text();
+    expect(contentType).toMatch(/text\/plain/);
+    const node = { node: '1' };
+    expect(sample(body, 'dmq_raft_term', node)).toBe(3);
+    expect(sample(body, 'dmq_raft_role', { ...node, role: 'leader' })).toBe(1);
+    expect(sample(body, 'dmq_raft_role', { ...node, role: 'follower' })).toBe(0);
+    expect(sample(body, 'dmq_raft_peer_lag_entries', { ...node, peer: '3' })).toBe(10);
+    expect(sample(body, 'dmq_raft_peer_last_contact_seconds', { ...node, peer: '3' })).toBe(2.5);
+    expect(sample(body, 'dmq_backup_lag_entries', node)).toBe(4);
+    expect(sample(body, 'dmq_backup_lag_seconds', node)).toBe(0.25);
+    expect(
+      sample(body, 'dmq_http_request_seconds_count', {
+        route: '/api/v1/topics',
+        method: 'POST',
+        status: '201',
+      }),
+    ).toBe(1);
+    expect(sample(body, 'dmq_raft_proposal_seconds_count', { outcome: 'committed' })).toBe(1);
+
+    raft = { ...raft, role: 'follower', term: 4, peers: [] };
+    const later = (await metrics.text()).body;
+    expect(sample(later, 'dmq_raft_term', node)).toBe(4);
+    expect(sample(later, 'dmq_raft_role', { role: 'follower' })).toBe(1);
+    expect(sample(later, 'dmq_raft_peer_lag_entries', { peer: '3' })).toBeUndefined();
+  });
+});
