@@ -1,1 +1,31 @@
-export const placeholder = 1;
+/**
+ * @dmq/raft-core: a pure Raft consensus core (etcd-io/raft shape), its storage contract and
+ * in-memory storage, and the async driver that runs it. Internals (the `Raft` state machine,
+ * progress tracking, the log view) stay private: use {@link RawNode} or {@link RaftNode}.
+ */
+export { NONE, EMPTY_CONF_STATE, EMPTY_HARD_STATE, EMPTY_SNAPSHOT_META } from './core/types';
+export type { ConfState, Entry, EntryKind, HardState, NodeId, SnapshotMeta } from './core/types';
+export type * from './core/messages';
+export { entrySize } from './core/messages';
+export {
+  CompactedError,
+  InvariantViolation,
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftError,
+  UnavailableError,
+} from './core/errors';
+export type { DropReason, RaftErrorCode } from './core/errors';
+export { applyConfChange, decodeConfChange, encodeConfChange } from './core/conf-change';
+export type { ConfChange, ConfChangeRecord, ConfChangeType } from './core/conf-change';
+export { Prng } from './core/prng';
+export { RawNode } from './core/raw-node';
+export type { ProposalPosition, Ready, SoftState, Status } from './core/raw-node';
+export { resolveRaftOptions } from './core/raft';
+export type { RaftOptions, RaftRole, ReadState, SnapshotRequest } from './core/raft';
+export type { ProgressState } from './core/progress';
+export type { LogStorage } from './storage/log-storage';
+export { MemoryStorage } from './storage/memory-storage';
+export type { MemoryStorageOptions } from './storage/memory-storage';

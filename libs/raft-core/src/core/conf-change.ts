@@ -25,22 +25,60 @@ const CODE_TYPES: readonly (ConfChangeType | undefined)[] = [
   'remove',
 ];
 
-/** Encodes a change as the data of a `conf-change` entry: 1 byte type, 4 bytes node id (BE). */
-export function encodeConfChange(change: ConfChange): Uint8Array {
-  const bytes = new Uint8Array(5);
-  bytes[0] = TYPE_CODES[change.type];
-  new DataView(bytes.buffer).setUint32(1, change.nodeId);
+/** What a `conf-change` entry holds: the change and the whole configuration it produces. */
+export interface ConfChangeRecord {
+  readonly change: ConfChange;
+  /**
+   * The configuration after the change. Carrying it whole (not only the delta) lets a node
+   * that joined after the bootstrap learn the full membership from the entry alone.
+   */
+  readonly conf: ConfState;
+}
+
+/**
+ * Encodes a `conf-change` entry's data (big-endian): u8 type, u32 node id, u16 voter count,
+ * u32 voters…, u16 learner count, u32 learners….
+ */
+export function encodeConfChange(record: ConfChangeRecord): Uint8Array {
+  const { change, conf } = record;
+  const bytes = new Uint8Array(5 + 2 + 4 * conf.voters.length + 2 + 4 * conf.learners.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, TYPE_CODES[change.type]);
+  view.setUint32(1, change.nodeId);
+  let at = 5;
+  for (const ids of [conf.voters, conf.learners]) {
+    view.setUint16(at, ids.length);
+    at += 2;
+    for (const id of ids) {
+      view.setUint32(at, id);
+      at += 4;
+    }
+  }
   return bytes;
 }
 
 /** Decodes {@link encodeConfChange}'s output. Throws InvariantViolation on malformed data. */
-export function decodeConfChange(data: Uint8Array): ConfChange {
-  const type = data.length === 5 ? CODE_TYPES[data[0] ?? 0] : undefined;
-  if (type === undefined) {
+export function decodeConfChange(data: Uint8Array): ConfChangeRecord {
+  const malformed = (): never => {
     throw new InvariantViolation(`malformed conf-change entry (${data.length} bytes)`);
+  };
+  if (data.length < 9) malformed();
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const type = CODE_TYPES[view.getUint8(0)] ?? malformed();
+  const nodeId = view.getUint32(1);
+  let at = 5;
+  const lists: NodeId[][] = [];
+  for (let list = 0; list < 2; list++) {
+    if (at + 2 > data.length) malformed();
+    const count = view.getUint16(at);
+    at += 2;
+    if (at + 4 * count > data.length) malformed();
+    const ids: NodeId[] = [];
+    for (let i = 0; i < count; i++, at += 4) ids.push(view.getUint32(at));
+    lists.push(ids);
   }
-  const nodeId = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
-  return { type, nodeId };
+  if (at !== data.length) malformed();
+  return { change: { type, nodeId }, conf: { voters: lists[0] ?? [], learners: lists[1] ?? [] } };
 }
 
 /**

@@ -17,7 +17,15 @@ import type { ConfState, Entry, HardState, SnapshotMeta } from '../core/types';
  * `term(snapshotMeta().index)` is answered from the snapshot metadata.
  */
 export interface LogStorage {
-  /** Hard state and membership as recovered at open. */
+  /**
+   * Hard state and membership as recovered at open.
+   *
+   * `conf` is the membership as of `snapshotMeta().index`: the snapshot's `conf`, or the
+   * bootstrap membership when there is no snapshot. The core replays the `conf-change`
+   * entries of the log on top of it (thesis §4.1: the latest configuration in the log, committed
+   * or not, is in force); each such entry carries the whole resulting configuration (see
+   * `core/conf-change.ts`). (Clarified by the core's author; no behaviour change.)
+   */
   initialState(): { readonly hardState: HardState; readonly conf: ConfState };
   /** Index of the first entry still in the log (snapshot index + 1). */
   firstIndex(): number;
