@@ -174,6 +174,7 @@ export class SegmentedLog {
   private closed = false;
   /** Last index covered by the latest completed flush (read it through durableLastIndex). */
   private durableLast = 0;
+  private flushes = 0;
 
   private constructor(
     readonly directory: string,
@@ -212,6 +213,11 @@ export class SegmentedLog {
   /** Last index; `firstIndex - 1` when the log is empty. */
   get lastIndex(): number {
     return this.last;
+  }
+
+  /** Flushes run so far (each is at most one write and one fdatasync per touched segment). */
+  get flushCount(): number {
+    return this.flushes;
   }
 
   /** Last index written and fdatasynced by the latest completed flush. */
@@ -418,6 +424,7 @@ export class SegmentedLog {
     const seq = this.seq;
     const last = this.last;
     const ops = this.ops;
+    this.flushes++;
     this.ops = [];
     this.inFlightFrom = this.pendingFrom;
     this.pendingFrom = Infinity;
