@@ -49,8 +49,8 @@ const routes: Record<string, Reply> = {
     status: 202,
     body: { index: 10, brokers: 1, topics: 1, partitions: 1 },
   },
-  'GET /api/v1/healthz': { status: 200, body: { status: 'ok' } },
-  'GET /api/v1/readyz': { status: 503, body: { status: 'not-ready', reason: 'no leader' } },
+  'GET /healthz': { status: 200, body: { status: 'ok' } },
+  'GET /readyz': { status: 503, body: { status: 'not-ready', reason: 'no leader' } },
 };
 
 describe('MetadataClient: one call per endpoint', () => {
@@ -232,8 +232,12 @@ describe('MetadataClient: one call per endpoint', () => {
     expect(node.requests[1]?.path).toBe('/api/v1/cluster/leadership-transfer');
   });
 
-  it('takeSnapshot posts without a body', async () => {
-    await expect(client.takeSnapshot()).resolves.toEqual({ index: 10, term: 3, bytes: 4096 });
+  it('takeSnapshot posts without a body to the node it is pinned to', async () => {
+    await expect(client.takeSnapshot({ node: 1 })).resolves.toEqual({
+      index: 10,
+      term: 3,
+      bytes: 4096,
+    });
     expect(sent()).toMatchObject({ method: 'POST', path: '/api/v1/cluster/snapshot', body: '' });
     expect(sent().headers['content-type']).toBeUndefined();
   });
@@ -265,15 +269,16 @@ describe('MetadataClient: one call per endpoint', () => {
       status: 'not-ready',
       reason: 'no leader',
     });
-    expect(node.requests.map((r) => r.path)).toEqual(['/api/v1/healthz', '/api/v1/readyz']);
+    expect(node.requests.map((r) => r.path)).toEqual(['/healthz', '/readyz']);
   });
 
-  it('accepts a base URL with a path prefix', async () => {
+  it('accepts a base URL that already ends in /api/v1', async () => {
     const prefixed = new MetadataClient({ nodes: [`http://${node.address}/api/v1/`] });
     try {
       await prefixed.listBrokers();
-      expect(sent().path).toBe('/api/v1/brokers');
-      expect(sent().headers['authorization']).toBeUndefined();
+      await prefixed.healthz();
+      expect(node.requests.map((r) => r.path)).toEqual(['/api/v1/brokers', '/healthz']);
+      expect(node.requests[0]?.headers['authorization']).toBeUndefined();
     } finally {
       await prefixed.close();
     }

@@ -147,6 +147,8 @@ interface Exchange<T> {
   /** Answer to accept although it is not 2xx (readyz's 503). */
   readonly acceptError?: (status: number, json: unknown) => T | undefined;
   readonly node?: ResolvedNode;
+  /** The path is outside `/api/v1` (the probes). */
+  readonly atRoot?: boolean;
   readonly maxAttempts?: number;
   readonly attemptTimeoutMs?: number;
 }
@@ -424,9 +426,19 @@ export class MetadataClient {
     );
   }
 
-  /** `POST /cluster/snapshot`: the leader takes a snapshot now. */
-  async takeSnapshot(options: WriteOptions = {}): Promise<SnapshotResponse> {
-    return this.write('POST', '/cluster/snapshot', undefined, snapshotResponseSchema, options);
+  /**
+   * `POST /cluster/snapshot`: the answering node takes a snapshot of its state now (a
+   * node-local operation: pin the node with `node`).
+   */
+  async takeSnapshot(options: WriteOptions & NodeCallOptions = {}): Promise<SnapshotResponse> {
+    return this.write(
+      'POST',
+      '/cluster/snapshot',
+      undefined,
+      snapshotResponseSchema,
+      options,
+      this.pinned(options),
+    );
   }
 
   /** `POST /cluster/members`: adds one voter (`409 MEMBERSHIP_CHANGE_IN_PROGRESS`). */
@@ -445,13 +457,13 @@ export class MetadataClient {
     return this.write('POST', '/backup/resync', undefined, backupResyncResponseSchema, options);
   }
 
-  /** `GET /healthz`: whether the process is up. One attempt, no failover. */
+  /** `GET /healthz` (beside `/api/v1`, not under it): whether the process is up. One attempt, no failover. */
   async healthz(options: NodeCallOptions = {}): Promise<HealthResponse> {
     return this.health('/healthz', options);
   }
 
   /**
-   * `GET /readyz`: whether the node knows a leader and has caught up. A `503` answer resolves
+   * `GET /readyz` (beside `/api/v1`): whether the node knows a leader and has caught up. A `503` answer resolves
    * to `{status: 'not-ready', reason}` instead of throwing. One attempt, no failover.
    */
   async readyz(options: NodeCallOptions = {}): Promise<HealthResponse> {
@@ -480,6 +492,7 @@ export class MetadataClient {
     body: unknown,
     schema: Schema<T> | null,
     options: WriteOptions,
+    pinned: { node?: ResolvedNode } = {},
   ): Promise<T> {
     let key = options.idempotencyKey;
     if (key !== undefined) {
@@ -491,7 +504,7 @@ export class MetadataClient {
     } else if (this.options.autoIdempotencyKeys) {
       key = this.options.generateIdempotencyKey();
     }
-    return this.run({ method, path, body, schema }, options, key);
+    return this.run({ method, path, body, schema, ...pinned }, options, key);
   }
 
   private async health(path: string, options: NodeCallOptions): Promise<HealthResponse> {
@@ -500,6 +513,7 @@ export class MetadataClient {
         method: 'GET',
         path,
         schema: healthResponseSchema,
+        atRoot: true,
         maxAttempts: 1,
         acceptError: (status, json) => {
           if (status !== 503) return undefined;
@@ -689,7 +703,9 @@ export class MetadataClient {
   }
 
   private url(node: ResolvedNode, exchange: Exchange<unknown>): URL {
-    const url = new URL(`${node.apiBase.href}${exchange.path}`);
+    const base =
+      exchange.atRoot === true ? node.rootBase.href.replace(/\/$/, '') : node.apiBase.href;
+    const url = new URL(`${base}${exchange.path}`);
     for (const [name, value] of Object.entries(exchange.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }

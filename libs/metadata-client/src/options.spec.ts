@@ -18,6 +18,10 @@ describe('client options', () => {
       [undefined, 'http://10.0.0.1:9091/api/v1'],
       [undefined, 'https://meta.example.com/dmq/api/v1'],
     ]);
+    expect(nodes.map((n) => n.rootBase.href)).toEqual([
+      'http://10.0.0.1:9091/',
+      'https://meta.example.com/dmq',
+    ]);
   });
 
   it('spreads the defaults under the given options', () => {

@@ -79,6 +79,8 @@ export interface ResolvedNode {
   readonly id: number | undefined;
   /** Origin plus optional prefix plus `/api/v1`, without a trailing slash. */
   readonly apiBase: URL;
+  /** Origin plus optional prefix, without a trailing slash (`/healthz`, `/readyz` live here). */
+  readonly rootBase: URL;
   /** What the user gave, for messages. */
   readonly label: string;
 }
@@ -192,7 +194,7 @@ function resolveNode(entry: string | NodeAddress): ResolvedNode {
   return { id: entry.id, ...resolveAddress(entry.address) };
 }
 
-function resolveAddress(address: unknown): { apiBase: URL; label: string } {
+function resolveAddress(address: unknown): { apiBase: URL; rootBase: URL; label: string } {
   if (typeof address !== 'string' || address.trim() === '') {
     throw new InvalidArgumentError(`option nodes: ${String(address)} is not an address`);
   }
@@ -219,5 +221,9 @@ function resolveAddress(address: unknown): { apiBase: URL; label: string } {
   }
   let prefix = url.pathname.replace(/\/+$/, '');
   if (prefix.endsWith(API_BASE_PATH)) prefix = prefix.slice(0, -API_BASE_PATH.length);
-  return { apiBase: new URL(`${url.origin}${prefix}${API_BASE_PATH}`), label };
+  return {
+    apiBase: new URL(`${url.origin}${prefix}${API_BASE_PATH}`),
+    rootBase: new URL(`${url.origin}${prefix}`),
+    label,
+  };
 }
