@@ -93,8 +93,11 @@ export interface NodeCallOptions extends CallOptions {
   readonly node?: number | string;
 }
 
-/** Options of {@link MetadataClient.getMetadata}. */
-export interface GetMetadataOptions extends ReadOptions {
+/**
+ * Options of {@link MetadataClient.getMetadata}. The image comes from the answering node's
+ * local state (the contract's metadataQuery has no consistency options).
+ */
+export interface GetMetadataOptions extends CallOptions {
   /** Long-poll: answer once the version is greater than this (or after `waitMs`). */
   readonly sinceVersion?: number;
   /** Longest the server may hold the long-poll, ms (the server caps it at 60 s). */
@@ -109,7 +112,6 @@ export interface WatchMetadataOptions {
   readonly sinceVersion?: number;
   /** `waitMs` of each long-poll; defaults to the client's `watchWaitMs`. */
   readonly waitMs?: number;
-  readonly consistency?: 'stale' | 'linearizable';
 }
 
 /** What the client learned from the last answer it received (from any call). */
@@ -320,7 +322,6 @@ export class MetadataClient {
         method: 'GET',
         path: '/metadata',
         query: {
-          ...readQuery(options),
           sinceVersion: optionalInteger(options.sinceVersion, 'sinceVersion', 0),
           waitMs: optionalInteger(waitMs, 'waitMs', 0),
         },
@@ -362,7 +363,6 @@ export class MetadataClient {
       try {
         metadata = await this.getMetadata({
           ...(signal === undefined ? {} : { signal }),
-          ...(options.consistency === undefined ? {} : { consistency: options.consistency }),
           ...(version === undefined ? {} : { sinceVersion: version, waitMs }),
           deadlineMs: this.options.deadlineMs + waitMs,
         });
