@@ -1,0 +1,88 @@
+/**
+ * A bounded log of what each applied command changed, for `delta(sinceVersion)`.
+ * Not replicated state: a node that restored a snapshot starts with an empty log whose
+ * `floor` is the snapshot's version, so it answers `full` for older `sinceVersion`s.
+ */
+export interface ChangeLogOptions {
+  /** Most versions kept. Default 10,000. */
+  readonly maxEntries: number;
+  /** Most topic names and broker ids kept over all versions. Default 1,000,000. */
+  readonly maxItems: number;
+}
+
+export const DEFAULT_CHANGE_LOG_OPTIONS: ChangeLogOptions = Object.freeze({
+  maxEntries: 10_000,
+  maxItems: 1_000_000,
+});
+
+interface ChangeEntry {
+  readonly version: number;
+  /** Topics created, changed or deleted at this version. */
+  readonly topics: readonly string[];
+  /** Brokers registered, changed or removed at this version. */
+  readonly brokers: readonly number[];
+}
+
+/** What changed after some version: names and ids, with no order. */
+export interface ChangedSince {
+  readonly topics: ReadonlySet<string>;
+  readonly brokers: ReadonlySet<number>;
+}
+
+export class ChangeLog {
+  private entries: ChangeEntry[] = [];
+  private head = 0;
+  private items = 0;
+  /** The log holds every change made after this version. */
+  private floor: number;
+
+  constructor(
+    private readonly options: ChangeLogOptions,
+    startVersion: number,
+  ) {
+    this.floor = startVersion;
+  }
+
+  record(version: number, topics: ReadonlySet<string>, brokers: ReadonlySet<number>): void {
+    if (topics.size === 0 && brokers.size === 0) return;
+    this.entries.push({ version, topics: [...topics], brokers: [...brokers] });
+    this.items += topics.size + brokers.size;
+    while (
+      this.entries.length - this.head > this.options.maxEntries ||
+      (this.items > this.options.maxItems && this.entries.length - this.head > 0)
+    ) {
+      const evicted = this.entries[this.head] as ChangeEntry;
+      this.entries[this.head] = undefined as unknown as ChangeEntry;
+      this.head++;
+      this.items -= evicted.topics.length + evicted.brokers.length;
+      this.floor = evicted.version;
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /**
+   * Everything changed at versions greater than `sinceVersion`, or `undefined` when the log no
+   * longer reaches back that far. O(log entries + answer).
+   */
+  changedSince(sinceVersion: number): ChangedSince | undefined {
+    if (sinceVersion < this.floor) return undefined;
+    let low = this.head;
+    let high = this.entries.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.entries[mid] as ChangeEntry).version <= sinceVersion) low = mid + 1;
+      else high = mid;
+    }
+    const topics = new Set<string>();
+    const brokers = new Set<number>();
+    for (let i = low; i < this.entries.length; i++) {
+      const entry = this.entries[i] as ChangeEntry;
+      for (const name of entry.topics) topics.add(name);
+      for (const id of entry.brokers) brokers.add(id);
+    }
+    return { topics, brokers };
+  }
+}
