@@ -29,6 +29,7 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  reporters: ['default', path.join(root, 'tools/jest/summary-reporter.js')],
   clearMocks: true,
   restoreMocks: true,
 };
