@@ -1,5 +1,5 @@
 import { brokerInfoSchema, ErrorCode } from '@dmq/api-contracts';
-import { Harness, T0 } from './harness.test-util';
+import { at, defined, Harness, T0 } from './harness.test-util';
 
 describe('RegisterBroker', () => {
   it('registers an ONLINE broker with a new epoch: the entry index', () => {
@@ -47,7 +47,7 @@ describe('RegisterBroker', () => {
     h.createTopic('t', 3, 3);
     const led = h.sm.partitionsLedBy(1);
     expect(led.length).toBe(1);
-    const before = led[0]!;
+    const before = at(led, 0);
     h.register(1);
     const after = h.part('t', before.partition);
     expect(after.leader).not.toBe(1);
@@ -127,7 +127,7 @@ describe('FenceBroker', () => {
       expect(after.leaderEpoch).toBe(before.leaderEpoch + 1);
       expect(after.partitionEpoch).toBe(before.partitionEpoch + 1);
     }
-    for (const p of h.sm.partitions('t')!) expect(p.isr).not.toContain(2);
+    for (const p of h.parts('t')) expect(p.isr).not.toContain(2);
     expect(h.sm.partitionsLedBy(2)).toEqual([]);
     expect(h.sm.broker(2)?.status).toBe('FENCED');
     h.sm.assertInvariants();
@@ -146,7 +146,7 @@ describe('FenceBroker', () => {
     [1, 2].forEach((id) => h.register(id));
     h.createTopic('t', 1, 2, { 'unclean.leader.election.enable': 'true' });
     const { leader, replicas } = h.part('t');
-    const other = replicas.find((id) => id !== leader)!;
+    const other = defined(replicas.find((id) => id !== leader));
     // The leader drops the follower from the ISR, then dies.
     h.ok({
       type: 'AlterPartition',
@@ -188,7 +188,7 @@ describe('UnfenceBroker', () => {
     expect(h.part('solo').leader).toBe(-1);
     h.ok({ type: 'UnfenceBroker', brokerId: soloOwner, brokerEpoch: h.epochOf(soloOwner) });
     expect(h.part('solo')).toMatchObject({ leader: soloOwner, isr: [soloOwner], leaderEpoch: 2 });
-    for (const p of h.sm.partitions('pair')!) {
+    for (const p of h.parts('pair')) {
       expect(p.isr).toEqual([other]);
       expect(p.leader).toBe(other);
     }
@@ -213,7 +213,7 @@ describe('ControlledShutdown', () => {
     h.createTopic('t', 3, 2);
     h.ok({ type: 'ControlledShutdown', brokerId: 1, brokerEpoch: h.epochOf(1) });
     expect(h.sm.partitionsLedBy(1)).toEqual([]);
-    for (const p of h.sm.partitions('t')!) {
+    for (const p of h.parts('t')) {
       expect(p.isr).not.toContain(1);
       expect(p.leader).not.toBe(-1);
     }
@@ -241,7 +241,7 @@ describe('UnregisterBroker', () => {
     h.createTopic('t', 3, 3);
     h.ok({ type: 'UnregisterBroker', brokerId: 3 });
     expect(h.sm.broker(3)).toBeUndefined();
-    for (const p of h.sm.partitions('t')!) {
+    for (const p of h.parts('t')) {
       expect(p.replicas).not.toContain(3);
       expect(p.isr).not.toContain(3);
       expect([1, 2]).toContain(p.leader);

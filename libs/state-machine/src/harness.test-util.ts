@@ -72,6 +72,13 @@ export class Harness {
     return info;
   }
 
+  /** The partitions of `topic` (must exist). */
+  parts(topic: string) {
+    const list = this.sm.partitions(topic);
+    if (list === undefined) throw new Error(`no topic ${topic}`);
+    return list;
+  }
+
   snapshotText(): string {
     return snapshotText(this.sm);
   }
@@ -93,4 +100,17 @@ export function stateText(sm: MetadataStateMachine): string {
   return snapshotText(sm)
     .replace(/"version":\d+,/, '')
     .replace(/\{"t":"end".*\n$/, '');
+}
+
+/** `list[i]`, which must exist. */
+export function at<T>(list: readonly T[], i: number): T {
+  const item = list[i];
+  if (item === undefined) throw new Error(`no item ${i} in a list of ${list.length}`);
+  return item;
+}
+
+/** `value`, which must be defined. */
+export function defined<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('undefined');
+  return value;
 }
