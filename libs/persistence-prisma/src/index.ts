@@ -13,3 +13,12 @@ export {
   readMigrations,
   scriptMatchesChecksum,
 } from './migrations/migrate';
+export type { BackupPrismaClient, CreatePrismaClientOptions } from './client/create-prisma-client';
+export { createPrismaClient } from './client/create-prisma-client';
+export type { BackupBatch, BrokerRow, DeletedTopic, PartitionRow, TopicRow } from './backup/rows';
+export type {
+  BackupStateRow,
+  BackupWriteResult,
+  BackupWriterOptions,
+} from './backup/backup-writer';
+export { BACKUP_WRITE_LOCK_KEY, BackupWriter } from './backup/backup-writer';

@@ -8,6 +8,7 @@ CREATE TABLE "brokers" (
     "status" TEXT NOT NULL,
     "push_endpoint" TEXT,
     "last_heartbeat_at" TIMESTAMPTZ(6),
+    "registered_at" TIMESTAMPTZ(6) NOT NULL,
     "raft_index" BIGINT NOT NULL,
     "backed_up_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
