@@ -62,8 +62,8 @@ export type TopicPartition = z.infer<typeof topicPartitionSchema>;
 /**
  * Registers a broker, or re-registers it (a restart). Each registration gets a new broker
  * epoch, larger than every epoch issued before (the Raft index of the entry, as in KRaft,
- * unless a restored backup holds larger ones). A re-registration ends the previous
- * incarnation first: it leaves every ISR and loses its leaderships, as if fenced.
+ * unless a restored backup holds larger ones). A re-registration of an unfenced broker ends
+ * the previous incarnation first: it is fenced (leaves the ISRs, loses its leaderships).
  * The broker is ONLINE afterwards unless `fenced: true` is given.
  */
 export const registerBrokerCommandSchema = z.strictObject({

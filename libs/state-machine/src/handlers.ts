@@ -105,9 +105,10 @@ function registerBroker(
   state.lastBrokerEpoch = epoch;
   let broker = state.brokers.get(command.brokerId);
   if (broker !== undefined) {
-    // A new incarnation: the old one's ISR memberships and leaderships end first.
-    broker.fenced = true;
-    for (const p of broker.replicaOf) ctx.removeBrokerFromPartition(p, broker.id, false);
+    // A new incarnation: the old one is fenced first (its ISR memberships and leaderships
+    // end). Fencing an already fenced broker changes nothing: the ISRs it was kept in as the
+    // last member (or restored from a backup) stay, so it can lead them again.
+    fence(ctx, broker);
     broker.host = command.host;
     broker.port = command.port;
     broker.rack = command.rack ?? null;
