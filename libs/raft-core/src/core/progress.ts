@@ -46,6 +46,12 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message (a heartbeat answer proves the follower is alive, as in etcd). */
+  freeFirstOne(): void {
+    const first = this.indexes[this.start];
+    if (first !== undefined) this.freeLE(first);
+  }
+
   full(): boolean {
     return this.count >= this.maxCount || (this.maxBytes > 0 && this.bytes >= this.maxBytes);
   }

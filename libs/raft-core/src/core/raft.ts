@@ -518,6 +518,9 @@ export class Raft {
     const progress = this.trk.mustGet(m.from);
     progress.recentActive = true;
     progress.probeSent = false;
+    // A full window with a live follower means appends were lost: free a slot so the next
+    // append can go out (and be rejected, sending the follower back to probe).
+    if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirstOne();
     // Also recovers appends lost in replicate state: an empty append at `next - 1` is
     // rejected by a follower missing entries, which puts it back into probe.
     if (progress.match < this.log.lastIndex()) this.sendAppend(m.from, true);
