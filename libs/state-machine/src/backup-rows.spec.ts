@@ -31,6 +31,7 @@ describe('backup rows', () => {
     const info = h.part('logs', 0);
     expect(logs0).toEqual({
       topicName: 'logs',
+      topicId: h.sm.topic('logs')?.topicId,
       partitionId: 0,
       leaderId: info.leader,
       replicaIds: info.replicas,
@@ -105,7 +106,7 @@ describe('backup rows', () => {
     );
     expect(plan.repairs).toEqual([
       expect.stringContaining('invalid broker row'),
-      'partition ghost-0: dropped (no such topic or partition)',
+      'partition ghost-0: dropped (no such topic, incarnation or partition)',
       'partition orders-0: dropped duplicate or unknown replicas',
       'partition orders-0: dropped ISR members that are not replicas',
       'partition orders-0: leader 42 not in the ISR, set to -1',
@@ -147,12 +148,18 @@ describe('backup rows', () => {
       bad({ partitions: [{ ...first, replicaIds: [77] }, ...plan.command.partitions.slice(1)] }),
       ErrorCode.INVALID_REQUEST,
     );
+    const otherIncarnation = { ...first, topicId: '00000000-0000-4000-8000-000000000000' };
+    fresh.rejected(
+      bad({ partitions: [otherIncarnation, ...plan.command.partitions.slice(1)] }),
+      ErrorCode.INVALID_REQUEST,
+    );
   });
 
   it('gives the rows changed since a version, or everything when too old', () => {
     const h = new Harness({ changeLog: { maxEntries: 3 } });
     [1, 2].forEach((id) => h.register(id));
     h.createTopic('a', 1, 1);
+    const aId = h.sm.topic('a')?.topicId;
     const since = h.index;
     h.createTopic('b', 2, 1);
     h.ok({ type: 'DeleteTopic', name: 'a' });
@@ -161,7 +168,7 @@ describe('backup rows', () => {
       full: false,
       sinceVersion: since,
       version: h.index,
-      deletedTopics: ['a'],
+      deletedTopics: [{ name: 'a', topicId: aId }],
       deletedBrokers: [],
       brokers: [],
     });

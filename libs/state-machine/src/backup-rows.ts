@@ -43,7 +43,8 @@ export interface BackupRows {
 export interface BackupChanges extends BackupRows {
   readonly sinceVersion: number;
   readonly full: boolean;
-  readonly deletedTopics: string[];
+  /** Every topic incarnation deleted since `sinceVersion` (a re-created name has a new id). */
+  readonly deletedTopics: { readonly name: string; readonly topicId: string }[];
   readonly deletedBrokers: number[];
 }
 
@@ -75,6 +76,7 @@ export function topicRow(t: TopicRecord): TopicRow {
 export function partitionRow(p: PartitionRecord): PartitionRow {
   return {
     topicName: p.topic.name,
+    topicId: p.topic.id,
     partitionId: p.index,
     leaderId: p.leader,
     replicaIds: p.replicas.slice(),
@@ -140,7 +142,7 @@ export function backupChangesSince(
     ...rowsOf(state, sortedBrokers(state, changed.brokers), sortedTopics(state, changed.topics)),
     sinceVersion,
     full: false,
-    deletedTopics: [...changed.topics].filter((name) => !state.topics.has(name)).sort(),
+    deletedTopics: [...changed.deletedTopics],
     deletedBrokers: [...changed.brokers]
       .filter((id) => !state.brokers.has(id))
       .sort((a, b) => a - b),
@@ -220,8 +222,12 @@ export function restoreCommandFromBackupRows(
     const row = parsed.data;
     const where = `${row.topicName}-${row.partitionId}`;
     const topic = topics.get(row.topicName);
-    if (topic === undefined || row.partitionId >= topic.partitionCount) {
-      repairs.push(`partition ${where}: dropped (no such topic or partition)`);
+    if (
+      topic === undefined ||
+      row.partitionId >= topic.partitionCount ||
+      (row.topicId !== undefined && row.topicId !== topic.topicId)
+    ) {
+      repairs.push(`partition ${where}: dropped (no such topic, incarnation or partition)`);
       continue;
     }
     const key = `${row.topicName}\u0000${row.partitionId}`;
@@ -241,6 +247,7 @@ export function restoreCommandFromBackupRows(
         repairs.push(`partition ${where}: missing, restored without replicas`);
         partitionRows.push({
           topicName: topic.name,
+          topicId: topic.topicId,
           partitionId: i,
           leaderId: -1,
           replicaIds: [],
@@ -271,7 +278,14 @@ export function restoreCommandFromBackupRows(
         repairs.push(`partition ${where}: start offset beyond end offset, set to it`);
         startOffset = row.endOffset;
       }
-      partitionRows.push({ ...row, replicaIds, isrIds, leaderId, startOffset });
+      partitionRows.push({
+        ...row,
+        topicId: topic.topicId,
+        replicaIds,
+        isrIds,
+        leaderId,
+        startOffset,
+      });
     }
   }
   return {

@@ -21,12 +21,16 @@ interface ChangeEntry {
   readonly topics: readonly string[];
   /** Brokers registered, changed or removed at this version. */
   readonly brokers: readonly number[];
+  /** Topics deleted at this version: [name, topicId]. */
+  readonly deleted: readonly (readonly [string, string])[];
 }
 
 /** What changed after some version: names and ids, with no order. */
 export interface ChangedSince {
   readonly topics: ReadonlySet<string>;
   readonly brokers: ReadonlySet<number>;
+  /** Every topic incarnation deleted since then, in deletion order. */
+  readonly deletedTopics: readonly { readonly name: string; readonly topicId: string }[];
 }
 
 export class ChangeLog {
@@ -43,9 +47,19 @@ export class ChangeLog {
     this.floor = startVersion;
   }
 
-  record(version: number, topics: ReadonlySet<string>, brokers: ReadonlySet<number>): void {
+  record(
+    version: number,
+    topics: ReadonlySet<string>,
+    brokers: ReadonlySet<number>,
+    deleted: ReadonlyMap<string, string> = new Map(),
+  ): void {
     if (topics.size === 0 && brokers.size === 0) return;
-    this.entries.push({ version, topics: [...topics], brokers: [...brokers] });
+    this.entries.push({
+      version,
+      topics: [...topics],
+      brokers: [...brokers],
+      deleted: [...deleted],
+    });
     this.items += topics.size + brokers.size;
     while (
       this.entries.length - this.head > this.options.maxEntries ||
@@ -78,11 +92,13 @@ export class ChangeLog {
     }
     const topics = new Set<string>();
     const brokers = new Set<number>();
+    const deletedTopics: { name: string; topicId: string }[] = [];
     for (let i = low; i < this.entries.length; i++) {
       const entry = this.entries[i] as ChangeEntry;
       for (const name of entry.topics) topics.add(name);
       for (const id of entry.brokers) brokers.add(id);
+      for (const [name, topicId] of entry.deleted) deletedTopics.push({ name, topicId });
     }
-    return { topics, brokers };
+    return { topics, brokers, deletedTopics };
   }
 }

@@ -228,6 +228,8 @@ export const topicRowSchema = z.strictObject({
 /** A row of the `partitions` backup table (the seed's PartitionEntity, plus partitionEpoch). */
 export const partitionRowSchema = z.strictObject({
   topicName: topicNameSchema,
+  /** The topic incarnation the partition belongs to (optional when reading old rows). */
+  topicId: z.uuid().optional(),
   partitionId: partitionIndexSchema,
   leaderId: leaderIdSchema,
   replicaIds: z.array(brokerIdSchema).max(64),

@@ -302,6 +302,7 @@ function deleteTopic(ctx: ApplyContext, command: DeleteTopicCommand): Result<'De
   state.topicsById.delete(topic.id);
   state.partitionCount -= topic.partitions.length;
   ctx.touchedTopics.add(topic.name);
+  ctx.deletedTopics.set(topic.name, topic.id);
   return ok({ name: topic.name, topicId: topic.id });
 }
 
@@ -488,6 +489,11 @@ function restoreFromBackup(
     const where = `${row.topicName}-${row.partitionId}`;
     const topicRow = topicRows.get(row.topicName);
     if (topicRow === undefined) return invalid(`partition ${where} belongs to no topic row`);
+    if (row.topicId !== undefined && row.topicId !== topicRow.topicId) {
+      return invalid(
+        `partition ${where} belongs to topic id ${row.topicId}, not ${topicRow.topicId}`,
+      );
+    }
     if (row.partitionId >= topicRow.partitionCount) {
       return invalid(`partition ${where} is beyond the topic's ${topicRow.partitionCount}`);
     }

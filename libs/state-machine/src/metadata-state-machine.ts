@@ -137,7 +137,7 @@ export class MetadataStateMachine {
 
     const ctx = new ApplyContext(this.state, index, command.timestampMs);
     const result = applyCommand(ctx, command);
-    this.changeLog.record(index, ctx.touchedTopics, ctx.touchedBrokers);
+    this.changeLog.record(index, ctx.touchedTopics, ctx.touchedBrokers, ctx.deletedTopics);
     if (key !== undefined) {
       const stored = result.ok
         ? { ok: true, value: result.value }

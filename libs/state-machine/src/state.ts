@@ -66,6 +66,8 @@ export function intersect(ids: readonly number[], members: readonly number[]): n
 export class ApplyContext {
   readonly touchedTopics = new Set<string>();
   readonly touchedBrokers = new Set<number>();
+  /** Topics deleted by this command: name → topic id. */
+  readonly deletedTopics = new Map<string, string>();
 
   constructor(
     readonly state: MetadataState,
