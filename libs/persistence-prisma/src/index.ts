@@ -22,3 +22,8 @@ export type {
   BackupWriterOptions,
 } from './backup/backup-writer';
 export { BACKUP_WRITE_LOCK_KEY, BackupWriter } from './backup/backup-writer';
+export { validateBackupBatch } from './backup/backup-writer';
+export type { BackupQueueHealth, BackupQueueOptions, DeadLetter } from './queue/backup-queue';
+export { BackupQueue, DEFAULT_BACKUP_QUEUE_NAME } from './queue/backup-queue';
+export type { BackupBatchWriter, BackupWorkerOptions } from './queue/backup-worker';
+export { BackupWorker } from './queue/backup-worker';

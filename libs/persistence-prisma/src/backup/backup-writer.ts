@@ -409,7 +409,12 @@ function checkIds(value: unknown, what: string): void {
   value.forEach((id, i) => checkInteger(id, `${what}[${i}]`, 0));
 }
 
-function checkBatch(batch: BackupBatch): void {
+/**
+ * Checks a batch's shape and ranges (safe integers, UUIDs, non-empty names).
+ *
+ * @throws {PersistenceError} `persistence/invalid-backup-row` naming the offending field.
+ */
+export function validateBackupBatch(batch: BackupBatch): void {
   checkInteger(batch.raftIndex, 'raftIndex', 1);
   for (const row of batch.brokers ?? []) {
     const at = `broker ${JSON.stringify(row.brokerId)}`;
@@ -476,7 +481,7 @@ function coalesce(batches: readonly BackupBatch[]): CoalescedBatch {
     full: undefined,
   };
   for (const batch of batches) {
-    checkBatch(batch);
+    validateBackupBatch(batch);
     const index = batch.raftIndex;
     result.maxIndex = Math.max(result.maxIndex, index);
     for (const row of batch.brokers ?? []) keepNewest(result.brokers, row.brokerId, index, row);
