@@ -20,14 +20,14 @@ export function assertInvariants(state: MetadataState): void {
     topic.partitions.forEach((p, index) => {
       const where = `${name}-${index}`;
       if (p.index !== index || p.topic !== topic) fail(`${where} is misplaced`);
-      if (new Set(p.replicas).size !== p.replicas.length) fail(`${where}: duplicate replicas`);
+      if (hasDuplicates(p.replicas)) fail(`${where}: duplicate replicas`);
       for (const id of p.replicas) {
         const broker = state.brokers.get(id);
         if (broker === undefined) fail(`${where}: replica ${id} is not a registered broker`);
         else if (!broker.replicaOf.has(p)) fail(`${where}: broker ${id} index lacks it`);
         replicaCount.set(id, (replicaCount.get(id) ?? 0) + 1);
       }
-      if (new Set(p.isr).size !== p.isr.length) fail(`${where}: duplicate ISR members`);
+      if (hasDuplicates(p.isr)) fail(`${where}: duplicate ISR members`);
       for (const list of [p.isr, p.adding, p.removing]) {
         for (const id of list)
           if (!p.replicas.includes(id)) fail(`${where}: ${id} is not a replica`);
@@ -56,4 +56,12 @@ export function assertInvariants(state: MetadataState): void {
     if (broker.fenced && broker.leads.size > 0) fail(`fenced broker ${id} leads partitions`);
     if (broker.epoch > state.lastBrokerEpoch) fail(`broker ${id} epoch beyond the last issued`);
   }
+}
+
+/** Whether a short id list holds an id twice (no allocation: lists are at most 64 long). */
+function hasDuplicates(ids: readonly number[]): boolean {
+  for (let i = 1; i < ids.length; i++) {
+    for (let j = 0; j < i; j++) if (ids[i] === ids[j]) return true;
+  }
+  return false;
 }

@@ -3,6 +3,7 @@ import type { IdempotencyOptions } from './idempotency-table';
 import { crc32 } from './crc32';
 import {
   newPartitionRecord,
+  sameIds,
   uncleanLeaderElectionOf,
   type BrokerRecord,
   type TopicRecord,
@@ -338,13 +339,17 @@ export class SnapshotReader {
       const row: unknown = rows[i];
       if (!Array.isArray(row) || row.length !== 10) fail(`${where(i)} is not a 10-field row`);
       const leader = int(row[0], `${where(i)} leader`, -1);
-      const replicas = interner.intern(idList(row[3], `${where(i)} replicas`));
+      const replicaIds = idList(row[3], `${where(i)} replicas`);
+      const isrIds = idList(row[4], `${where(i)} isr`);
+      const replicas = interner.intern(replicaIds);
+      // Most ISRs equal their replica list: share it without a second lookup.
+      const isr = sameIds(isrIds, replicaIds) ? replicas : interner.intern(isrIds);
       const p = newPartitionRecord(topic, i, {
         leader,
         leaderEpoch: int(row[1], `${where(i)} leader epoch`),
         partitionEpoch: int(row[2], `${where(i)} partition epoch`),
         replicas,
-        isr: interner.intern(idList(row[4], `${where(i)} isr`)),
+        isr,
         startOffset: int(row[5], `${where(i)} start offset`),
         endOffset: int(row[6], `${where(i)} end offset`),
         lastUpdatedMs: int(row[7], `${where(i)} update time`),
