@@ -507,7 +507,8 @@ export class Raft {
       this.needsBroadcast = true;
       this.sendAppendsTo(m.from, false);
     } else if (wasPaused || progress.next <= this.log.lastIndex()) {
-      this.sendAppendsTo(m.from, false);
+      // A follower that was paused may have missed commit updates: send even if empty.
+      this.sendAppendsTo(m.from, wasPaused);
     }
     if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) {
       this.send({ type: 'timeout-now', from: this.id, to: m.from, term: this.term });
@@ -520,7 +521,8 @@ export class Raft {
     progress.probeSent = false;
     // A full window with a live follower means appends were lost: free a slot so the next
     // append can go out (and be rejected, sending the follower back to probe).
-    if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirstOne();
+    if (progress.state === 'replicate' && progress.inflights.full())
+      progress.inflights.freeFirstOne();
     // Also recovers appends lost in replicate state: an empty append at `next - 1` is
     // rejected by a follower missing entries, which puts it back into probe.
     if (progress.match < this.log.lastIndex()) this.sendAppend(m.from, true);

@@ -30,6 +30,7 @@ describe('deterministic simulation', () => {
       expect(total('confChanges')).toBeGreaterThan(0);
       expect(total('transfers')).toBeGreaterThan(0);
       expect(total('dropped')).toBeGreaterThan(0);
+      expect(total('readsServed')).toBeGreaterThan(SEEDS_PER_SIZE * 10);
     });
   }
 

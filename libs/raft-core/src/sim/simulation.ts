@@ -28,6 +28,8 @@ export interface SimulationOptions {
   readonly partitionRate?: number;
   readonly healRate?: number;
   readonly proposeRate?: number;
+  /** Chance per step that a random node starts a linearizable read (ReadIndex). */
+  readonly readRate?: number;
   readonly confChangeRate?: number;
   readonly transferRate?: number;
   readonly compactRate?: number;
@@ -51,6 +53,8 @@ export interface SimulationStats {
   snapshotsSent: number;
   snapshotsInstalled: number;
   compactions: number;
+  reads: number;
+  readsServed: number;
 }
 
 export interface SimulationResult {
@@ -103,6 +107,8 @@ interface SimNode {
   outgoing: Map<NodeId, { index: number; size: number; startedAt: number }>;
   snapshotReports: { to: NodeId; success: boolean }[];
   leaderTerm: number;
+  /** Reads in progress: context → the highest acknowledged index when the read started. */
+  reads: Map<number, number>;
 }
 
 const CHUNK_BYTES = 512;
@@ -130,6 +136,8 @@ export class Simulation {
   private readonly cut = new Set<string>();
   private now = 0;
   private nextProposalId = 1;
+  private nextReadContext = 1;
+  private maxAcknowledgedIndex = 0;
   private readonly logMatching = new LogMatchingChecker();
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** State Machine Safety: state hash after applying each index, and the entry term there. */
@@ -153,6 +161,8 @@ export class Simulation {
     snapshotsSent: 0,
     snapshotsInstalled: 0,
     compactions: 0,
+    reads: 0,
+    readsServed: 0,
   };
 
   constructor(options: SimulationOptions) {
@@ -168,6 +178,7 @@ export class Simulation {
       partitionRate: 0.004,
       healRate: 0.02,
       proposeRate: 0.3,
+      readRate: 0.1,
       confChangeRate: 0.004,
       transferRate: 0.003,
       compactRate: 0.01,
@@ -220,6 +231,7 @@ export class Simulation {
       outgoing: new Map(),
       snapshotReports: [],
       leaderTerm: 0,
+      reads: new Map(),
     };
     this.nodes.set(id, node);
     this.resetLogMatching(id, disk);
@@ -272,6 +284,7 @@ export class Simulation {
     node.outgoing.clear();
     node.snapshotReports = [];
     node.leaderTerm = 0;
+    node.reads.clear();
   }
 
   private alive(): SimNode[] {
@@ -314,6 +327,7 @@ export class Simulation {
     if (p.chance(o.transferRate)) this.transfer();
     for (const node of all) if (p.chance(o.compactRate)) this.compact(node);
     if (p.chance(o.proposeRate)) this.propose();
+    if (p.chance(o.readRate)) this.startRead();
   }
 
   private partition(): void {
@@ -434,6 +448,21 @@ export class Simulation {
     let install: SnapshotMeta | undefined;
     for (const chunk of rd.snapshotChunks) install = this.receiveChunk(node, chunk) ?? install;
     for (const entry of rd.committedEntries) this.apply(node, entry);
+    for (const state of rd.readStates) {
+      // Linearizability of ReadIndex (§6.4): the read index covers every write acknowledged
+      // before the read started.
+      const minIndex = node.reads.get(state.context);
+      if (minIndex === undefined) continue;
+      node.reads.delete(state.context);
+      if (state.index < minIndex) {
+        throw new SafetyViolation(
+          'linearizable-read',
+          `node ${node.id} got read index ${state.index} below acknowledged index ${minIndex}`,
+        );
+      }
+      this.stats.readsServed++;
+    }
+    for (const context of rd.readFailures) node.reads.delete(context);
     raw.advance(rd);
     if (install !== undefined) raw.installSnapshot(install);
   }
@@ -515,6 +544,7 @@ export class Simulation {
       ) {
         this.stats.acknowledged++;
         this.acknowledged.push(proposal);
+        this.maxAcknowledgedIndex = Math.max(this.maxAcknowledgedIndex, proposal.index);
         for (const other of this.alive()) {
           if (other.raw?.isLeader() === true && other.raw.raft.term > proposal.term)
             this.checkAckInLeader(proposal, other, other.raw);
@@ -696,6 +726,16 @@ export class Simulation {
         return undefined;
       throw error;
     }
+  }
+
+  private startRead(): void {
+    const candidates = this.alive().filter((n) => n.inFlight === undefined);
+    if (candidates.length === 0) return;
+    const node = this.prng.pick(candidates);
+    const context = this.nextReadContext++;
+    node.reads.set(context, this.maxAcknowledgedIndex);
+    node.raw?.readIndex(context);
+    this.stats.reads++;
   }
 
   private changeMembership(): void {
