@@ -146,6 +146,34 @@ describe('RaftNode (driver over a manual clock)', () => {
     expect(cluster.stateMachine(lagging.id).commands).toHaveLength(60);
   });
 
+  it('flow-controls snapshot chunks: at most `snapshotWindow` unacknowledged, retried after a timeout', async () => {
+    cluster = new TestRaftCluster([1, 2, 3], {
+      node: { snapshotEvery: 10, snapshotChunkBytes: 32, snapshotWindow: 3, requestTimeoutMs: 200 },
+    });
+    await cluster.start();
+    const leader = await cluster.waitForLeader();
+    await cluster.advance(30);
+    const lagging = [...cluster.nodes.values()].find((n) => n !== leader);
+    if (lagging === undefined) throw new Error('no follower');
+    cluster.network.isolate(lagging.id);
+    const outcomes = Array.from({ length: 30 }, (_, i) => leader.propose(text(`w${i}`)));
+    await cluster.advance(50);
+    await Promise.all(outcomes);
+    let chunks = 0;
+    let dropAcks = true;
+    cluster.network.filter = (m) => {
+      if (m.type === 'snapshot-chunk') chunks++;
+      return !(dropAcks && m.type === 'snapshot-ack');
+    };
+    cluster.network.heal();
+    await cluster.advance(cluster.tickMs * 5);
+    expect(chunks).toBe(3); // the window, then the sender waits for acknowledgements
+    dropAcks = false;
+    await cluster.advance(400); // the stalled stream times out; the next attempt completes
+    expect(chunks).toBeGreaterThan(3);
+    expect(cluster.stateMachine(lagging.id).commands).toHaveLength(30);
+  });
+
   it('transfers leadership and stops gracefully', async () => {
     cluster = new TestRaftCluster([1, 2, 3]);
     await cluster.start();

@@ -663,11 +663,9 @@ export class RaftNode<Result = unknown> {
         });
         offset += data.length;
       };
-      for await (const piece of this.options.snapshotStore.read(meta.index)) {
-        for (let at = 0; at < piece.length; at += chunkBytes) {
-          if (pending !== undefined) await sendChunk(pending, false);
-          pending = piece.subarray(at, at + chunkBytes);
-        }
+      for await (const chunk of rechunk(this.options.snapshotStore.read(meta.index), chunkBytes)) {
+        if (pending !== undefined) await sendChunk(pending, false);
+        pending = chunk;
         if (session.failed) break;
       }
       await sendChunk(pending ?? new Uint8Array(0), true);
@@ -770,4 +768,28 @@ export class RaftNode<Result = unknown> {
     ack(incoming.nextOffset, false);
     return chunk.done ? meta : undefined;
   }
+}
+
+/** Re-cuts a stream of byte pieces into chunks of exactly `size` bytes (the last may be shorter). */
+async function* rechunk(
+  pieces: AsyncIterable<Uint8Array>,
+  size: number,
+): AsyncIterable<Uint8Array> {
+  let buffer = new Uint8Array(size);
+  let filled = 0;
+  for await (const piece of pieces) {
+    let at = 0;
+    while (at < piece.length) {
+      const take = Math.min(size - filled, piece.length - at);
+      buffer.set(piece.subarray(at, at + take), filled);
+      filled += take;
+      at += take;
+      if (filled === size) {
+        yield buffer;
+        buffer = new Uint8Array(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
 }
