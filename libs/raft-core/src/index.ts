@@ -20,10 +20,8 @@ export {
 export type { DropReason, RaftErrorCode } from './core/errors';
 export { applyConfChange, decodeConfChange, encodeConfChange } from './core/conf-change';
 export type { ConfChange, ConfChangeRecord, ConfChangeType } from './core/conf-change';
-export { Prng } from './core/prng';
 export { RawNode } from './core/raw-node';
 export type { ProposalPosition, Ready, SoftState, Status } from './core/raw-node';
-export { resolveRaftOptions } from './core/raft';
 export type { RaftOptions, RaftRole, ReadState, SnapshotRequest } from './core/raft';
 export type { ProgressState } from './core/progress';
 export type { LogStorage } from './storage/log-storage';
