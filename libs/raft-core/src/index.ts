@@ -30,6 +30,6 @@ export type { MemoryStorageOptions } from './storage/memory-storage';
 export type { SnapshotStore, SnapshotWriter } from './storage/snapshot-store';
 export { MemorySnapshotStore } from './storage/memory-snapshot-store';
 export { RaftNode } from './driver/raft-node';
-export type { Committed, RaftNodeOptions } from './driver/raft-node';
+export type { Committed, RaftNodeOptions, TakenSnapshot } from './driver/raft-node';
 export { silentLogger, systemClock } from './driver/ports';
 export type { Clock, Logger, StateMachine, TimerHandle, Transport } from './driver/ports';

@@ -146,6 +146,27 @@ describe('RaftNode (driver over a manual clock)', () => {
     expect(cluster.stateMachine(lagging.id).commands).toHaveLength(60);
   });
 
+  it('takes a snapshot on request and compacts the log, or reports the latest when nothing is new', async () => {
+    cluster = new TestRaftCluster([1, 2, 3], { node: { snapshotEvery: 0 } });
+    await cluster.start();
+    const leader = await cluster.waitForLeader();
+    const outcomes = Array.from({ length: 10 }, (_, i) => leader.propose(text(`n${i}`)));
+    await cluster.advance(50);
+    await Promise.all(outcomes);
+    expect(leader.status().snapshotIndex).toBe(0);
+    const taking = leader.snapshotNow();
+    await cluster.settle();
+    const taken = await taking;
+    expect(taken.index).toBe(leader.status().applied);
+    expect(taken.bytes).toBeGreaterThan(0);
+    expect(leader.status().snapshotIndex).toBe(taken.index);
+    const storage = cluster.storages.get(leader.id);
+    expect(storage?.firstIndex()).toBe(taken.index + 1);
+    const again = leader.snapshotNow();
+    await cluster.settle();
+    await expect(again).resolves.toEqual({ index: taken.index, term: taken.term, bytes: 0 });
+  });
+
   it('flow-controls snapshot chunks: at most `snapshotWindow` unacknowledged, retried after a timeout', async () => {
     cluster = new TestRaftCluster([1, 2, 3], {
       node: { snapshotEvery: 10, snapshotChunkBytes: 32, snapshotWindow: 3, requestTimeoutMs: 200 },

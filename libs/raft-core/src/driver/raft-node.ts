@@ -59,6 +59,14 @@ export interface RaftNodeOptions<Result> {
   readonly requestTimeoutMs?: number;
 }
 
+/** A snapshot the node took, as {@link RaftNode.snapshotNow} reports it. */
+export interface TakenSnapshot {
+  readonly index: number;
+  readonly term: number;
+  /** Size of the image; 0 when no new snapshot was needed (nothing applied since the last). */
+  readonly bytes: number;
+}
+
 /** What a committed proposal reports. */
 export interface Committed<Result> extends ProposalPosition {
   /** What the state machine's `apply` returned (undefined for membership changes). */
@@ -73,7 +81,8 @@ type Input =
   | { readonly kind: 'read'; readonly context: number }
   | { readonly kind: 'transfer'; readonly target: NodeId; readonly fail: (error: Error) => void }
   | { readonly kind: 'snapshot-report'; readonly to: NodeId; readonly success: boolean }
-  | { readonly kind: 'install-snapshot'; readonly meta: SnapshotMeta };
+  | { readonly kind: 'install-snapshot'; readonly meta: SnapshotMeta }
+  | { readonly kind: 'snapshot-now' };
 
 interface Waiter<Result> {
   resolve(value: Committed<Result>): void;
@@ -152,6 +161,10 @@ export class RaftNode<Result = unknown> {
   private readonly transferWaiters = new Set<{ target: NodeId; done: (ok: boolean) => void }>();
   private readonly outgoing = new Map<NodeId, OutgoingSnapshot>();
   private incoming: IncomingSnapshot | undefined;
+  private snapshotWaiters: {
+    resolve: (taken: TakenSnapshot) => void;
+    reject: (error: Error) => void;
+  }[] = [];
 
   constructor(options: RaftNodeOptions<Result>) {
     this.options = options;
@@ -302,6 +315,19 @@ export class RaftNode<Result = unknown> {
     });
   }
 
+  /**
+   * Snapshots the applied state now and compacts the log up to it (an operator's
+   * `POST /cluster/snapshot`), between two turns of the loop. Resolves with the snapshot
+   * taken, or the latest one when nothing was applied since.
+   */
+  snapshotNow(): Promise<TakenSnapshot> {
+    return new Promise<TakenSnapshot>((resolve, reject) => {
+      if (this.rejectIfStopped(reject)) return;
+      this.snapshotWaiters.push({ resolve, reject });
+      this.push({ kind: 'snapshot-now' });
+    });
+  }
+
   /** Called with the new soft state whenever the leader or this node's role changes. */
   onLeaderChange(listener: (soft: SoftState) => void): () => void {
     this.leaderListeners.add(listener);
@@ -356,6 +382,7 @@ export class RaftNode<Result = unknown> {
     }
     this.reads.clear();
     for (const waiter of [...this.transferWaiters]) waiter.done(false);
+    for (const waiter of this.snapshotWaiters.splice(0)) waiter.reject(error);
     for (const session of this.outgoing.values()) this.failSession(session);
     if (this.incoming !== undefined) await this.incoming.writer.abort();
     this.incoming = undefined;
@@ -409,6 +436,7 @@ export class RaftNode<Result = unknown> {
         const inputs = this.inputs;
         this.inputs = [];
         for (const input of inputs) this.stepInput(input);
+        if (this.snapshotWaiters.length > 0) await this.serveSnapshotRequests();
         if (!this.raw.hasReady()) {
           if (this.inputs.length === 0) break;
           continue;
@@ -490,6 +518,8 @@ export class RaftNode<Result = unknown> {
       case 'install-snapshot':
         raw.installSnapshot(input.meta);
         return;
+      case 'snapshot-now':
+        return; // served by the loop between two Readies
     }
   }
 
@@ -609,6 +639,26 @@ export class RaftNode<Result = unknown> {
   private async maybeSnapshot(): Promise<void> {
     const every = this.options.snapshotEvery ?? 10_000;
     if (every <= 0 || this.applied - this.snapshotIndex < every) return;
+    await this.takeSnapshot();
+  }
+
+  private async serveSnapshotRequests(): Promise<void> {
+    const waiters = this.snapshotWaiters;
+    this.snapshotWaiters = [];
+    try {
+      const taken =
+        this.applied > this.snapshotIndex
+          ? await this.takeSnapshot()
+          : { ...this.options.storage.snapshotMeta(), bytes: 0 };
+      for (const waiter of waiters)
+        waiter.resolve({ index: taken.index, term: taken.term, bytes: taken.bytes });
+    } catch (error) {
+      for (const waiter of waiters) waiter.reject(error as Error);
+    }
+  }
+
+  /** Writes the state machine's image at the applied index, then compacts the log to it. */
+  private async takeSnapshot(): Promise<TakenSnapshot> {
     const index = this.applied;
     const meta: SnapshotMeta = {
       index,
@@ -617,8 +667,12 @@ export class RaftNode<Result = unknown> {
     };
     const started = this.clock.now();
     const writer = await this.options.snapshotStore.create(meta);
+    let bytes = 0;
     try {
-      for await (const chunk of this.options.stateMachine.snapshot()) await writer.write(chunk);
+      for await (const chunk of this.options.stateMachine.snapshot()) {
+        bytes += chunk.length;
+        await writer.write(chunk);
+      }
       await writer.commit();
     } catch (error) {
       await writer.abort();
@@ -627,9 +681,16 @@ export class RaftNode<Result = unknown> {
     await this.options.storage.applySnapshot(meta);
     this.snapshotIndex = index;
     this.logger.info(
-      { nodeId: this.id, index, term: meta.term, ms: Math.round(this.clock.now() - started) },
+      {
+        nodeId: this.id,
+        index,
+        term: meta.term,
+        bytes,
+        ms: Math.round(this.clock.now() - started),
+      },
       'Raft snapshot taken, log compacted',
     );
+    return { index, term: meta.term, bytes };
   }
 
   /** Leader side of InstallSnapshot: streams chunks with a window of unacknowledged ones. */
