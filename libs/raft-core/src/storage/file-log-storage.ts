@@ -151,11 +151,17 @@ export class FileLogStorage implements LogStorage {
       snapshot = decodeSnapshotMetaFile(metaFile, metaBytes);
     }
 
-    const { log, report } = await SegmentedLog.open(path.join(directory, LOG_DIRECTORY), {
-      segmentBytes: resolved.segmentBytes,
-      cacheBytes: resolved.cacheBytes,
-      fsync: resolved.fsync,
-    });
+    // The storage does not exist yet when the log opens; the hook reaches it through this.
+    let storage: FileLogStorage | undefined;
+    const { log, report } = await SegmentedLog.open(
+      path.join(directory, LOG_DIRECTORY),
+      {
+        segmentBytes: resolved.segmentBytes,
+        cacheBytes: resolved.cacheBytes,
+        fsync: resolved.fsync,
+      },
+      { beforeWrite: () => storage?.termVoteDurable() ?? Promise.resolve() },
+    );
     try {
       const snapshotReconcile = reconcile(log, snapshot);
       await log.sync();
@@ -168,10 +174,11 @@ export class FileLogStorage implements LogStorage {
           `the log ends at ${log.lastIndex} but commit ${hardState.commit} was persisted`,
         );
       }
-      return new FileLogStorage(directory, log, resolved, hardState, snapshot, {
+      storage = new FileLogStorage(directory, log, resolved, hardState, snapshot, {
         ...report,
         snapshotReconcile,
       });
+      return storage;
     } catch (error) {
       await log.close().catch(() => undefined);
       throw error;
@@ -237,8 +244,9 @@ export class FileLogStorage implements LogStorage {
 
   async sync(): Promise<void> {
     this.checkOpen();
-    // Term and vote first: an entry's term must never be durable ahead of the current term.
-    await this.hardStateCommit.whenDurable(this.termVoteSeq);
+    // Term and vote first, even when there is no entry to write (a vote); log flushes also
+    // wait for them (termVoteDurable), so an entry's term is never on disk ahead of the term.
+    await this.termVoteDurable();
     await this.log.sync();
     if (this.hard.commit - this.persistedCommit >= this.options.commitPersistInterval) {
       // Lazily, in the background: a lagging commit is safe, a failure is sticky and surfaces
@@ -268,6 +276,15 @@ export class FileLogStorage implements LogStorage {
     } finally {
       await this.log.close();
     }
+  }
+
+  /**
+   * Resolves once the latest term/vote change is durable. Every log flush waits for it before
+   * writing (captured when the flush takes its operations), so no entry reaches a file ahead
+   * of its term, whichever caller's sync() started the flush.
+   */
+  private termVoteDurable(): Promise<void> {
+    return this.hardStateCommit.whenDurable(this.termVoteSeq);
   }
 
   private async applySnapshotNow(meta: SnapshotMeta): Promise<void> {

@@ -57,6 +57,16 @@ export interface SegmentedLogOptions {
   readonly fsync: boolean;
 }
 
+/** Hooks of {@link SegmentedLog.open}. */
+export interface SegmentedLogHooks {
+  /**
+   * Called by every flush right after it took the queued operations and before it writes
+   * them; the flush waits for the returned promise. FileLogStorage uses it to make the term
+   * durable before any entry of that term reaches a file.
+   */
+  readonly beforeWrite?: () => Promise<void>;
+}
+
 /** Defaults of {@link SegmentedLogOptions}. */
 export const DEFAULT_SEGMENTED_LOG_OPTIONS: SegmentedLogOptions = Object.freeze({
   segmentBytes: 64 * 1024 * 1024,
@@ -179,6 +189,7 @@ export class SegmentedLog {
   private constructor(
     readonly directory: string,
     private readonly options: SegmentedLogOptions,
+    private readonly hooks: SegmentedLogHooks,
   ) {
     this.commit = new GroupCommit(() => this.flush());
   }
@@ -194,13 +205,14 @@ export class SegmentedLog {
   static async open(
     directory: string,
     options: Partial<SegmentedLogOptions> = {},
+    hooks: SegmentedLogHooks = {},
   ): Promise<{ log: SegmentedLog; report: LogRecoveryReport }> {
     const resolved = { ...DEFAULT_SEGMENTED_LOG_OPTIONS, ...options };
     if (!(resolved.segmentBytes > SEGMENT_HEADER_BYTES) || !(resolved.cacheBytes >= 0)) {
       throw new RangeError('segmentBytes must exceed the header size and cacheBytes be >= 0');
     }
     await fsp.mkdir(directory, { recursive: true });
-    const log = new SegmentedLog(directory, resolved);
+    const log = new SegmentedLog(directory, resolved, hooks);
     const report = log.recover();
     return { log, report };
   }
@@ -428,6 +440,8 @@ export class SegmentedLog {
     this.ops = [];
     this.inFlightFrom = this.pendingFrom;
     this.pendingFrom = Infinity;
+    const barrier = ops.length > 0 ? this.hooks.beforeWrite?.() : undefined;
+    if (barrier !== undefined) await barrier;
     let directoryDirty = false;
     for (const op of ops) {
       switch (op.kind) {
