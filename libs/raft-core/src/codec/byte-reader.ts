@@ -53,7 +53,7 @@ export class ByteReader {
     return value;
   }
 
-  /** An unsigned LEB128 varint; rejects encodings longer than 8 bytes or above 2^53. */
+  /** An unsigned LEB128 varint; rejects non-shortest encodings, more than 8 bytes, or >= 2^53. */
   varint(): number {
     let value = 0;
     let multiplier = 1;
@@ -62,6 +62,8 @@ export class ByteReader {
       const byte = this.buffer[this.position++] as number;
       value += (byte & 0x7f) * multiplier;
       if (byte < 0x80) {
+        // Only the shortest encoding is valid, so every value has exactly one encoding.
+        if (byte === 0 && i > 0) throw new CodecError('codec/malformed', 'non-canonical varint');
         if (!Number.isSafeInteger(value)) {
           throw new CodecError('codec/malformed', `varint ${value} exceeds 2^53`);
         }
@@ -81,7 +83,8 @@ export class ByteReader {
   /** `length` raw bytes, copied so the result does not pin (or alias) the input buffer. */
   raw(length: number): Uint8Array {
     this.need(length);
-    const bytes = this.buffer.slice(this.position, this.position + length);
+    // new Uint8Array(view) copies; Buffer#slice would alias the input instead.
+    const bytes = new Uint8Array(this.buffer.subarray(this.position, this.position + length));
     this.position += length;
     return bytes;
   }

@@ -805,7 +805,8 @@ class RecordScan {
       index: this.index,
       term: this.term,
       kind: ENTRY_KINDS[this.kind] as EntryKind,
-      data: bytes.slice(this.dataStart, this.end),
+      // A copy (Buffer#slice would be a view pinning the whole read block).
+      data: new Uint8Array(bytes.subarray(this.dataStart, this.end)),
     };
   }
 }
