@@ -33,3 +33,23 @@ export { RaftNode } from './driver/raft-node';
 export type { Committed, RaftNodeOptions, TakenSnapshot } from './driver/raft-node';
 export { silentLogger, systemClock } from './driver/ports';
 export type { Clock, Logger, StateMachine, TimerHandle, Transport } from './driver/ports';
+export { FileLogStorage, DEFAULT_FILE_LOG_STORAGE_OPTIONS } from './storage/file-log-storage';
+export type { FileLogStorageOptions, FileLogRecoveryReport } from './storage/file-log-storage';
+export {
+  FileSnapshotStore,
+  DEFAULT_FILE_SNAPSHOT_STORE_OPTIONS,
+} from './storage/file-snapshot-store';
+export type { FileSnapshotStoreOptions } from './storage/file-snapshot-store';
+export {
+  StorageError,
+  CorruptLogError,
+  CorruptStateError,
+  CorruptSnapshotError,
+  UnsupportedVersionError,
+  StorageIoError,
+  StorageClosedError,
+} from './storage/storage-errors';
+export type { StorageErrorCode } from './storage/storage-errors';
+export { CODEC_VERSION, encodeMessage, decodeMessage } from './codec/message-codec';
+export { CodecError } from './codec/codec-error';
+export type { CodecErrorCode } from './codec/codec-error';

@@ -48,6 +48,7 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   }),
   fc.record({ type: fc.constant('heartbeat' as const), ...header, commit: num, context: num }),
   fc.record({ type: fc.constant('heartbeat-response' as const), ...header, context: num }),
+  fc.record({ type: fc.constant('log-lost' as const), ...header, lastIndex: num }),
   fc.record({
     type: fc.constant('snapshot-chunk' as const),
     ...header,

@@ -26,6 +26,7 @@ export const CODEC_VERSION = 1;
  *   9  timeout-now          (nothing)
  *   10 read-index           context
  *   11 read-index-response  flags(rejected) context index
+ *   12 log-lost             lastIndex
  * Tags are never reused.
  */
 const TAGS: Record<MessageType, number> = {
@@ -40,6 +41,7 @@ const TAGS: Record<MessageType, number> = {
   'timeout-now': 9,
   'read-index': 10,
   'read-index-response': 11,
+  'log-lost': 12,
 };
 
 /** Encodes `message` as one self-describing frame. */
@@ -82,6 +84,9 @@ export function encodeMessage(message: Message): Uint8Array {
     case 'heartbeat':
       writer.varint(message.commit);
       writer.varint(message.context);
+      break;
+    case 'log-lost':
+      writer.varint(message.lastIndex);
       break;
     case 'heartbeat-response':
       writer.varint(message.context);
@@ -177,6 +182,9 @@ export function decodeMessage(bytes: Uint8Array): Message {
     }
     case 6:
       message = { type: 'heartbeat-response', ...header, context: reader.varint() };
+      break;
+    case 12:
+      message = { type: 'log-lost', ...header, lastIndex: reader.varint() };
       break;
     case 7: {
       const [done] = readFlags(reader, 1);

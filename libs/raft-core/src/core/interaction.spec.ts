@@ -31,6 +31,8 @@ function formatMessage(m: Message): string {
       return `${head} commit=${m.commit}${m.context > 0 ? ` ctx=${m.context}` : ''}`;
     case 'heartbeat-response':
       return `${head}${m.context > 0 ? ` ctx=${m.context}` : ''}`;
+    case 'log-lost':
+      return `${head} last=${m.lastIndex}`;
     case 'snapshot-chunk':
       return `${head} snapshot=${m.snapshotIndex}@${m.snapshotTerm} offset=${m.offset}${m.done ? ' done' : ''}`;
     case 'snapshot-ack':

@@ -23,7 +23,8 @@ export type Message =
   | SnapshotChunkAck
   | TimeoutNow
   | ReadIndexRequest
-  | ReadIndexResponse;
+  | ReadIndexResponse
+  | LogLost;
 
 export type MessageType = Message['type'];
 
@@ -151,4 +152,18 @@ export interface ReadIndexResponse extends MessageHeader {
 /** Approximate encoded size of an entry, used for flow control and batching limits. */
 export function entrySize(entry: Entry): number {
   return entry.data.byteLength + 24;
+}
+
+/**
+ * A follower's report that its log ends at `lastIndex`, below the commit index the leader
+ * just sent it in a heartbeat. The leader only sends a commit the follower acknowledged
+ * holding, so this happens only when the follower lost its log (a wiped or replaced data
+ * directory). The leader then forgets what it believed the follower holds and catches it up
+ * again, by InstallSnapshot when those entries are compacted. Losing a disk breaks Raft's
+ * persistence assumption (an entry that was committed with the lost copy now has one copy
+ * fewer); this message makes the loss repairable instead of fatal for the follower.
+ */
+export interface LogLost extends MessageHeader {
+  readonly type: 'log-lost';
+  readonly lastIndex: number;
 }

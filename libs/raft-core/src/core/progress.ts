@@ -167,6 +167,18 @@ export class Progress {
     return true;
   }
 
+  /**
+   * The follower reported (log-lost) that its log ends at `lastIndex`, below `match`: it lost
+   * entries it had acknowledged. The only place `match` goes down; probing restarts after
+   * what it still holds (and becomes a snapshot when that is compacted).
+   */
+  resetAfterLogLoss(lastIndex: number): void {
+    this.match = lastIndex;
+    this.becomeProbe();
+    this.next = lastIndex + 1;
+    this.probeSent = false;
+  }
+
   /** Whether the leader must hold back appends to this follower. */
   isPaused(): boolean {
     switch (this.state) {

@@ -471,6 +471,62 @@ describe('snapshots (§5)', () => {
   });
 });
 
+describe('a follower that lost its log (wiped data directory)', () => {
+  function wipe(c: TestCluster, id: number): void {
+    c.addNode(id, { voters: [1, 2, 3], learners: [] }); // fresh storage, same id
+  }
+
+  it('reports it and is caught up from what it still holds', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.elect(1);
+    for (let i = 0; i < 5; i++) c.propose(1, `a${i}`);
+    c.stabilize();
+    const committed = c.raw(1).raft.log.committed;
+    expect(c.raw(1).raft.trk.mustGet(3).match).toBe(committed);
+    wipe(c, 3);
+    c.tick(1, 1); // heartbeatTick = 1: the leader sends heartbeats
+    c.stabilize();
+    // The heartbeat's commit was beyond the wiped log: it said so instead of failing.
+    const lost = c.delivered.filter((m) => m.type === 'log-lost');
+    expect(lost).toEqual([expect.objectContaining({ from: 3, to: 1, lastIndex: 0 })]);
+    expect(c.raw(3).raft.log.lastIndex()).toBe(committed);
+    expect(c.appliedTexts(3)).toEqual(['a0', 'a1', 'a2', 'a3', 'a4']);
+  });
+
+  it('is caught up by snapshot when the leader compacted what it lost', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.elect(1);
+    for (let i = 0; i < 5; i++) c.propose(1, `b${i}`);
+    c.stabilize();
+    const leader = c.node(1);
+    const index = leader.raw.raft.log.applied;
+    leader.storage.applySnapshotSync({
+      index,
+      term: leader.storage.term(index),
+      conf: { voters: [1, 2, 3], learners: [] },
+    });
+    wipe(c, 3);
+    c.tick(1, 1); // heartbeatTick = 1: the leader sends heartbeats
+    c.stabilize();
+    expect(c.delivered.some((m) => m.type === 'snapshot-chunk' && m.to === 3)).toBe(true);
+    expect(c.node(3).storage.snapshotMeta().index).toBe(index);
+    c.propose(1, 'after');
+    c.stabilize();
+    expect(c.appliedTexts(3)).toEqual(['after']);
+  });
+
+  it('a stale report below what the follower holds changes nothing', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.elect(1);
+    c.propose(1, 'x');
+    c.stabilize();
+    const before = c.raw(1).raft.trk.mustGet(2).match;
+    c.deliver({ type: 'log-lost', from: 2, to: 1, term: c.raw(1).raft.term, lastIndex: before });
+    c.stabilize();
+    expect(c.raw(1).raft.trk.mustGet(2).match).toBe(before);
+  });
+});
+
 describe('ReadIndex (§6.4)', () => {
   it('the leader confirms leadership with a heartbeat round before serving a read', () => {
     const c = new TestCluster([1, 2, 3]);

@@ -466,6 +466,12 @@ export class Raft {
       case 'heartbeat-response':
         if (progress !== undefined) this.handleHeartbeatResponse(m);
         return;
+      case 'log-lost':
+        if (progress !== undefined && m.lastIndex < progress.match) {
+          progress.resetAfterLogLoss(m.lastIndex);
+          this.sendAppend(m.from, false);
+        }
+        return;
       case 'snapshot-ack':
         if (progress !== undefined) progress.recentActive = true;
         return;
@@ -580,7 +586,19 @@ export class Raft {
       case 'heartbeat':
         this.electionElapsed = 0;
         this.lead = m.from;
-        this.log.commitTo(m.commit);
+        if (m.commit > this.log.lastIndex()) {
+          // The leader believes we hold entries we do not have: our log was lost.
+          this.log.commitTo(Math.max(this.log.committed, this.log.lastIndex()));
+          this.send({
+            type: 'log-lost',
+            from: this.id,
+            to: m.from,
+            term: this.term,
+            lastIndex: this.log.lastIndex(),
+          });
+        } else {
+          this.log.commitTo(m.commit);
+        }
         this.send({
           type: 'heartbeat-response',
           from: this.id,
