@@ -529,11 +529,21 @@ export class RaftNode<Result = unknown> {
     // 1. Persist.
     if (ready.snapshot !== undefined) {
       const meta = ready.snapshot;
+      const started = this.clock.now();
       await stateMachine.restore(snapshotStore.read(meta.index), meta);
       await storage.applySnapshot(meta);
       this.applied = meta.index;
       this.snapshotIndex = meta.index;
       this.appliedConf = meta.conf;
+      this.logger.info(
+        {
+          nodeId: this.id,
+          index: meta.index,
+          term: meta.term,
+          ms: Math.round(this.clock.now() - started),
+        },
+        'Installed the snapshot received from the leader',
+      );
       for (const [index, pending] of this.proposals) {
         if (index <= meta.index) {
           this.proposals.delete(index);
@@ -546,8 +556,13 @@ export class RaftNode<Result = unknown> {
     if (ready.mustSync) await storage.sync();
     // 2. Send (only now: votes and acknowledgements promise what was just made durable).
     for (const message of ready.messages) transport.send(message.to, message);
-    for (const request of ready.snapshotsToSend)
+    for (const request of ready.snapshotsToSend) {
+      this.logger.info(
+        { nodeId: this.id, to: request.to, index: request.meta.index },
+        'Sending a snapshot to a follower whose entries were compacted',
+      );
       void this.streamSnapshot(request.to, request.term, request.meta);
+    }
     const installs: SnapshotMeta[] = [];
     for (const chunk of ready.snapshotChunks) {
       const meta = await this.receiveChunk(chunk);
