@@ -61,5 +61,41 @@ describe('ServiceMetrics', () => {
     expect(sample(later, 'dmq_raft_term', node)).toBe(4);
     expect(sample(later, 'dmq_raft_role', { role: 'follower' })).toBe(1);
     expect(sample(later, 'dmq_raft_peer_lag_entries', { peer: '3' })).toBeUndefined();
+    metrics.close();
+  });
+
+  it('reports the worst event loop stall since the previous scrape', async () => {
+    const metrics = new ServiceMetrics(
+      1,
+      () => ({
+        term: 1,
+        role: 'follower',
+        commitIndex: 0,
+        appliedIndex: 0,
+        snapshotIndex: 0,
+        peers: [],
+      }),
+      () => ({ lagEntries: null, lagMs: null }),
+      { defaultMetrics: false, eventLoopResolutionMs: 5 },
+    );
+    try {
+      await metrics.text(); // starts a fresh window
+      const blockedUntil = performance.now() + 120;
+      while (performance.now() < blockedUntil) {
+        // Block the loop on purpose: the stall being measured.
+      }
+      // The sampler's timer records the stall when it finally runs.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const stalled = (await metrics.text()).body;
+      expect(sample(stalled, 'dmq_event_loop_delay_seconds', { quantile: 'max' })).toBeGreaterThan(
+        0.09,
+      );
+      // Scraping reset the window: the stall is not reported twice.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const calm = (await metrics.text()).body;
+      expect(sample(calm, 'dmq_event_loop_delay_seconds', { quantile: 'max' })).toBeLessThan(0.09);
+    } finally {
+      metrics.close();
+    }
   });
 });

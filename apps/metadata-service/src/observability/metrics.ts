@@ -1,3 +1,4 @@
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** A point-in-time view of Raft for the gauges, sampled at scrape time. */
@@ -32,12 +33,13 @@ export class ServiceMetrics {
   readonly fsyncSeconds: Histogram;
   readonly httpSeconds: Histogram<'route' | 'method' | 'status'>;
   readonly transportDropped: Counter<'peer'>;
+  private readonly eventLoopDelay: EventLoopDelaySampler;
 
   constructor(
     nodeId: number,
     raft: () => RaftGaugeSource,
     backup: () => BackupGaugeSource,
-    options: { defaultMetrics?: boolean } = {},
+    options: { defaultMetrics?: boolean; eventLoopResolutionMs?: number } = {},
   ) {
     this.registry.setDefaultLabels({ node: String(nodeId) });
     if (options.defaultMetrics !== false)
@@ -140,6 +142,26 @@ export class ServiceMetrics {
       },
     });
 
+    // How late the event loop ran a timer that should fire every `resolution` ms. The window
+    // is "since the previous scrape": collecting resets it, so with one scraper the max is the
+    // worst stall of the last scrape interval (a second scraper shortens the window). Our own
+    // sampler rather than perf_hooks' monitorEventLoopDelay, whose reset() also drops the
+    // sample in progress (a stall that starts right after a scrape would go unreported).
+    const eventLoopDelay = new EventLoopDelaySampler(options.eventLoopResolutionMs ?? 10);
+    this.eventLoopDelay = eventLoopDelay;
+    new Gauge({
+      name: 'dmq_event_loop_delay_seconds',
+      help: 'Event loop delay since the previous scrape (quantile="max", "0.99", "0.5").',
+      labelNames: ['quantile'] as const,
+      registers,
+      collect() {
+        const { max, p99, p50 } = eventLoopDelay.takeWindow();
+        this.set({ quantile: 'max' }, max);
+        this.set({ quantile: '0.99' }, p99);
+        this.set({ quantile: '0.5' }, p50);
+      },
+    });
+
     this.proposalSeconds = new Histogram({
       name: 'dmq_raft_proposal_seconds',
       help: 'From proposing a command to its commit and apply on the leader.',
@@ -173,7 +195,54 @@ export class ServiceMetrics {
     this.httpSeconds.observe({ route, method, status: String(status) }, seconds);
   };
 
+  /** Stops sampling the event loop (shutdown, tests). */
+  close(): void {
+    this.eventLoopDelay.close();
+  }
+
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * Measures event loop stalls: a timer due every `resolutionMs` records how late it ran
+ * (nanoseconds, into a perf_hooks histogram). Unref'd: it never keeps the process alive.
+ */
+class EventLoopDelaySampler {
+  private histogram: RecordableHistogram = createHistogram();
+  private expected: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly resolutionMs: number) {
+    this.expected = performance.now() + resolutionMs;
+    this.timer = setInterval(() => this.sample(), resolutionMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    const now = performance.now();
+    const lateMs = Math.max(0, now - this.expected);
+    this.histogram.record(Math.max(1, Math.round(lateMs * 1e6)));
+    this.expected = now + this.resolutionMs;
+  }
+
+  /** The window's max, p99 and p50 in seconds (0 when empty); starts a new window. */
+  takeWindow(): { max: number; p99: number; p50: number } {
+    // Count the stall in progress too: a loop stuck since the last sample is stalled now.
+    const pendingMs = Math.max(0, performance.now() - this.expected);
+    const h = this.histogram;
+    const seconds = (ns: number) => (h.count === 0 ? 0 : ns / 1e9);
+    const window = {
+      max: Math.max(seconds(h.max), pendingMs / 1e3),
+      p99: seconds(h.percentile(99)),
+      p50: seconds(h.percentile(50)),
+    };
+    this.histogram = createHistogram();
+    return window;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 }
