@@ -10,6 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
 import {
+  EMPTY_CONF_STATE,
   FileLogStorage,
   FileSnapshotStore,
   RaftNode,
@@ -67,8 +68,12 @@ async function main(): Promise<void> {
   });
 
   await ensureClusterIdentity(config.dataDir, config.clusterId, config.nodeId);
+  // A brand-new data dir is bootstrapped with DMQ_PEERS as the voters, unless the node joins a
+  // running cluster (DMQ_JOIN): then it starts with no configuration and learns it from the
+  // leader's log (conf-change entries carry the whole configuration), so it never campaigns
+  // as a voter of a configuration the cluster does not have.
   const fileStorage = await FileLogStorage.open(path.join(config.dataDir, 'raft'), {
-    conf: { voters: config.peers.map((p) => p.id), learners: [] },
+    conf: config.join ? EMPTY_CONF_STATE : { voters: config.peers.map((p) => p.id), learners: [] },
   });
   const storage = timedStorage(fileStorage, (seconds) =>
     late.metrics?.fsyncSeconds.observe(seconds),

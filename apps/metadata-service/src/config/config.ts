@@ -18,6 +18,14 @@ export interface ServiceConfig {
   readonly httpHost: string;
   readonly httpPort: number;
   readonly dataDir: string;
+  /**
+   * `DMQ_JOIN=true`: this node joins a running cluster. A brand-new data directory starts
+   * with an empty Raft configuration (not `DMQ_PEERS` as voters), so the node never
+   * campaigns on its own and learns the membership from the leader once an operator calls
+   * `POST /cluster/members` with its id and address. Ignored when the data directory
+   * already holds a Raft log.
+   */
+  readonly join: boolean;
   readonly clusterId: string;
   readonly clusterSecret: string | undefined;
   readonly apiToken: string | undefined;
@@ -60,6 +68,7 @@ const envSchema = z.object({
   DMQ_HTTP_PORT: integer(1, 65_535).optional(),
   DMQ_HTTP_HOST: nonEmpty.default('0.0.0.0'),
   DMQ_DATA_DIR: nonEmpty.optional(),
+  DMQ_JOIN: z.enum(['true', 'false']).default('false'),
   DMQ_CLUSTER_ID: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'must be 1..64 of [A-Za-z0-9._-]' })
@@ -141,6 +150,7 @@ export function loadConfig(
     httpHost: e.DMQ_HTTP_HOST,
     httpPort: e.DMQ_HTTP_PORT ?? self.port,
     dataDir: path.resolve(cwd, e.DMQ_DATA_DIR ?? `data/node-${e.DMQ_NODE_ID}`),
+    join: e.DMQ_JOIN === 'true',
     clusterId: e.DMQ_CLUSTER_ID,
     clusterSecret: e.DMQ_CLUSTER_SECRET,
     apiToken: e.DMQ_API_TOKEN,
