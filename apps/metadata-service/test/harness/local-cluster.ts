@@ -152,32 +152,91 @@ export interface LocalClusterOptions {
   readonly env?: Record<string, string>;
 }
 
+/**
+ * Calls `probe` until it returns a value other than `undefined` (or `timeoutMs` passes: then
+ * throws, naming `what` and the last error). Waits `intervalMs` between calls.
+ */
+export async function pollUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  intervalMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError === undefined ? '' : `: last error ${String(lastError)}`;
+      throw new Error(`${what}: not within ${timeoutMs} ms${why}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
 /** A cluster of metadata nodes as child processes with their own data directories. */
 export class LocalCluster {
   private constructor(
     readonly nodes: NodeProcess[],
     readonly root: string,
     readonly peers: string,
+    private readonly env: Record<string, string> = {},
   ) {}
+
+  /**
+   * Starts one more node process that joins the running cluster (`DMQ_JOIN=true`, its
+   * `DMQ_PEERS` = the cluster's plus itself). It is not a member until an operator adds it
+   * with `POST /cluster/members`.
+   */
+  async startJoiningNode(extraEnv: Record<string, string> = {}): Promise<NodeProcess> {
+    const [port] = await freePorts(1);
+    if (port === undefined) throw new Error('no free port');
+    const id = Math.max(...this.nodes.map((n) => n.id)) + 1;
+    const node = new NodeProcess(id, port, path.join(this.root, `node-${id}`), {
+      ...this.baseEnv(id, `${this.peers},${id}=127.0.0.1:${port}`),
+      DMQ_JOIN: 'true',
+      ...extraEnv,
+    });
+    this.nodes.push(node);
+    await node.start();
+    return node;
+  }
+
+  private baseEnv(id: number, peers: string): Record<string, string> {
+    return {
+      DMQ_NODE_ID: String(id),
+      DMQ_PEERS: peers,
+      DMQ_HTTP_HOST: '127.0.0.1',
+      DMQ_BACKUP: 'off',
+      DMQ_LOG_LEVEL: 'info',
+      DMQ_CLUSTER_SECRET: 'test-secret',
+      ...this.env,
+    };
+  }
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     const size = options.size ?? 3;
     const ports = await freePorts(size);
     const peers = ports.map((port, i) => `${i + 1}=127.0.0.1:${port}`).join(',');
     const root = mkdtempSync(path.join(os.tmpdir(), 'dmq-cluster-'));
-    const nodes = ports.map(
-      (port, i) =>
-        new NodeProcess(i + 1, port, path.join(root, `node-${i + 1}`), {
-          DMQ_NODE_ID: String(i + 1),
-          DMQ_PEERS: peers,
-          DMQ_HTTP_HOST: '127.0.0.1',
-          DMQ_BACKUP: 'off',
-          DMQ_LOG_LEVEL: 'info',
-          DMQ_CLUSTER_SECRET: 'test-secret',
-          ...options.env,
-        }),
+    const cluster = new LocalCluster([], root, peers, options.env);
+    cluster.nodes.push(
+      ...ports.map(
+        (port, i) =>
+          new NodeProcess(
+            i + 1,
+            port,
+            path.join(root, `node-${i + 1}`),
+            cluster.baseEnv(i + 1, peers),
+          ),
+      ),
     );
-    const cluster = new LocalCluster(nodes, root, peers);
+    const nodes = cluster.nodes;
     try {
       await Promise.all(nodes.map((n) => n.start()));
     } catch (err) {
