@@ -23,6 +23,8 @@ export type {
 } from './backup/backup-writer';
 export { BACKUP_WRITE_LOCK_KEY, BackupWriter } from './backup/backup-writer';
 export { validateBackupBatch } from './backup/backup-writer';
+export type { BackupContents } from './backup/backup-reader';
+export { BackupReader } from './backup/backup-reader';
 export type { BackupQueueHealth, BackupQueueOptions, DeadLetter } from './queue/backup-queue';
 export { BackupQueue, DEFAULT_BACKUP_QUEUE_NAME } from './queue/backup-queue';
 export type { BackupBatchWriter, BackupWorkerOptions } from './queue/backup-worker';

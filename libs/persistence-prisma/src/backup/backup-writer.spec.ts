@@ -5,6 +5,7 @@ import type { BackupPrismaClient } from '../client/create-prisma-client';
 import { createPrismaClient } from '../client/create-prisma-client';
 import { PersistenceError } from '../errors';
 import { migrate } from '../migrations/migrate';
+import { BackupReader } from './backup-reader';
 import { BackupWriter } from './backup-writer';
 import type { BackupBatch, BrokerRow, PartitionRow, TopicRow } from './rows';
 
@@ -386,6 +387,56 @@ describe('BackupWriter (real PostgreSQL)', () => {
     ]);
     expect((await topics()).map((t) => t.name)).toEqual(['kept']);
     expect((await prisma.broker.findMany()).map((b) => b.brokerId)).toEqual([1]);
+  });
+
+  it('reads back every row as the jobs carried it (BackupReader)', async () => {
+    const b1 = broker(1, {
+      rack: 'a',
+      brokerEpoch: 7,
+      status: 'FENCED',
+      pushEndpoint: 'http://10.0.0.1:9300/notify',
+      lastHeartbeatAtMs: T0 + 5,
+    });
+    const t = topic('orders', ID_A, { partitionCount: 2, config: { 'retention.ms': '1000' } });
+    const p0 = partition('orders', ID_A, 0, { startOffset: 3, endOffset: 9, leaderEpoch: 2 });
+    const p1 = partition('orders', ID_A, 1, { leaderId: -1, isrIds: [], partitionEpoch: 4 });
+    await writer.write([{ raftIndex: 12, brokers: [b1], topics: [t], partitions: [p1, p0] }]);
+
+    const read = await new BackupReader(prisma).readAll();
+    expect(read.state).toMatchObject({ clusterId: 'cluster-1', backedUpIndex: 12 });
+    expect(read.brokers).toEqual([b1]);
+    expect(read.topics).toEqual([t]);
+    expect(read.partitions).toEqual([p0, p1]);
+  });
+
+  it('rebases the backup on a restored cluster whose Raft indices start again', async () => {
+    await writer.write([
+      createTopic(500, 'old', ID_A, 2),
+      { raftIndex: 501, brokers: [broker(1)] },
+    ]);
+    await writer.write([{ raftIndex: 502, deletedTopics: [{ name: 'gone', topicId: ID_B }] }]);
+    // The restored cluster's state at its index 3: forward-only writes alone would ignore it.
+    const full: BackupBatch = {
+      ...createTopic(3, 'old', ID_A, 1),
+      brokers: [broker(2)],
+      full: true,
+    };
+    expect((await writer.write([full])).backedUpIndex).toBe(502);
+    expect((await topics()).map((t) => t.raftIndex)).toEqual([500]);
+
+    await expect(writer.rebase({ ...full, full: false })).rejects.toMatchObject({
+      code: 'persistence/invalid-backup-row',
+    });
+    expect((await writer.rebase(full)).backedUpIndex).toBe(3);
+    expect(await topics()).toEqual([
+      { name: 'old', topicId: ID_A, partitionCount: 1, raftIndex: 3 },
+    ]);
+    expect((await partitions()).map((p) => p.partitionId)).toEqual([0]);
+    expect((await prisma.broker.findMany()).map((b) => b.brokerId)).toEqual([2]);
+    // The lost cluster's tombstones are gone: the restored cluster may create "gone" at index 4.
+    await writer.write([createTopic(4, 'gone', ID_C, 1)]);
+    expect((await topics()).map((t) => t.name)).toEqual(['gone', 'old']);
+    expect((await writer.readState())?.backedUpIndex).toBe(4);
   });
 
   it('rejects malformed rows without writing anything', async () => {

@@ -99,7 +99,31 @@ export class BackupWriter {
    *   cannot help); `persistence/backup-cluster-mismatch` when the database holds another
    *   cluster's backup. Database errors are thrown as they come (retrying may help).
    */
-  async write(batches: readonly BackupBatch[]): Promise<BackupWriteResult> {
+  write(batches: readonly BackupBatch[]): Promise<BackupWriteResult> {
+    return this.writeBatches(batches, false);
+  }
+
+  /**
+   * Replaces the whole backup with `full` (a full-resync batch), whatever Raft indices the
+   * stored rows and tombstones carry, and sets `backed_up_index` to `full.raftIndex` exactly.
+   * For a cluster restored from this backup: its Raft indices start again from 1, so without
+   * a rebase the forward-only guards would keep the lost cluster's rows (larger indices) and
+   * ignore the restored cluster's changes. One transaction: the database holds either the old
+   * backup or the new one.
+   *
+   * @throws {PersistenceError} `persistence/invalid-backup-row` unless `full.full` is true.
+   */
+  async rebase(full: BackupBatch): Promise<BackupWriteResult> {
+    if (full.full !== true) {
+      throw new PersistenceError('persistence/invalid-backup-row', 'rebase() needs a full batch');
+    }
+    return this.writeBatches([full], true);
+  }
+
+  private async writeBatches(
+    batches: readonly BackupBatch[],
+    rebase: boolean,
+  ): Promise<BackupWriteResult> {
     if (batches.length === 0) {
       throw new PersistenceError('persistence/invalid-backup-row', 'write() needs a batch');
     }
@@ -111,6 +135,15 @@ export class BackupWriter {
 
         const deleted = { brokers: 0, topics: 0, partitions: 0 };
         const upserted = { brokers: 0, topics: 0, partitions: 0 };
+
+        if (rebase) {
+          deleted.partitions += await tx.$executeRaw`DELETE FROM partitions`;
+          deleted.topics += await tx.$executeRaw`DELETE FROM topics`;
+          deleted.brokers += await tx.$executeRaw`DELETE FROM brokers`;
+          await tx.$executeRaw`DELETE FROM topic_tombstones`;
+          await tx.$executeRaw`DELETE FROM broker_tombstones`;
+          await tx.$executeRaw`UPDATE backup_state SET backed_up_index = 0 WHERE id = 1`;
+        }
 
         // Tombstones first; the guards make the order irrelevant, this just skips dead work.
         if (coalesced.deletedBrokers.size > 0) {
@@ -416,6 +449,7 @@ function checkIds(value: unknown, what: string): void {
  */
 export function validateBackupBatch(batch: BackupBatch): void {
   checkInteger(batch.raftIndex, 'raftIndex', 1);
+  if (batch.sinceIndex !== undefined) checkInteger(batch.sinceIndex, 'sinceIndex', 0);
   for (const row of batch.brokers ?? []) {
     const at = `broker ${JSON.stringify(row.brokerId)}`;
     checkInteger(row.brokerId, `${at}: brokerId`, 0);

@@ -67,6 +67,12 @@ export interface BackupBatch {
   deletedBrokerIds?: readonly number[];
   topics?: readonly TopicRow[];
   deletedTopics?: readonly DeletedTopic[];
+  /**
+   * Set on a catch-up batch: it holds everything that changed after this index (several
+   * entries at once). Its job id names the range, so it is never taken for the one-entry job
+   * of the same `raftIndex` (BullMQ ignores a job whose id it already holds).
+   */
+  sinceIndex?: number;
   /** Partitions created or changed (a new topic's partitions come with it). */
   partitions?: readonly PartitionRow[];
   /**

@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import type { Job } from 'bullmq';
 import type { TestDatabase } from '../../test/test-database';
 import { TEST_REDIS_URL, createTestDatabase } from '../../test/test-database';
@@ -284,6 +286,75 @@ describe('BackupQueue and BackupWorker (real Redis)', () => {
     const counts = await queue.queue.getJobCounts('waiting');
     expect(counts['waiting']).toBe(2);
   });
+
+  it('queues a catch-up batch even when the one-entry job of its index exists', async () => {
+    const queue = startQueue();
+    queue.enqueue(change(8));
+    queue.enqueue({ ...change(8), sinceIndex: 3 });
+    queue.enqueue({ ...change(8), sinceIndex: 3 });
+    await queue.flushed();
+
+    const jobs = await queue.queue.getJobs(['waiting']);
+    expect(jobs.map((job) => job.id).sort()).toEqual(['idx-3-8', 'idx-8']);
+  });
+
+  it('notices Redis coming back with nothing to hand over (probe), and turns ok', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port: free } = server.address() as net.AddressInfo;
+        server.close(() => resolve(free));
+      });
+    });
+    let redis: ChildProcess | undefined;
+    const startRedis = async () => {
+      redis = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      await new Promise<void>((resolve) => {
+        redis?.stdout?.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('Ready to accept connections')) resolve();
+        });
+      });
+    };
+    const stopRedis = async () => {
+      const exited = new Promise((resolve) => redis?.once('exit', resolve));
+      redis?.kill('SIGKILL');
+      await exited;
+    };
+    await startRedis();
+    closers.push(stopRedis);
+    const healths: BackupQueueHealth[] = [];
+    let notify = (): void => undefined;
+    const queue = startQueue({
+      redisUrl: `redis://127.0.0.1:${port}`,
+      retryDelayMs: 20,
+      addTimeoutMs: 500,
+      onHealthChange: (health) => {
+        healths.push(health);
+        notify();
+      },
+    });
+    const until = (predicate: () => boolean) =>
+      new Promise<void>((resolve) => {
+        notify = () => {
+          if (predicate()) resolve();
+        };
+        notify();
+      });
+    queue.enqueue(change(1));
+    await queue.flushed();
+    expect(queue.health()).toMatchObject({ status: 'ok', buffered: 0 });
+
+    await stopRedis();
+    await until(() => healths.at(-1)?.status === 'degraded');
+    expect(queue.health().buffered).toBe(0);
+    await startRedis();
+    await until(() => healths.at(-1)?.status === 'ok');
+    expect(queue.health()).toMatchObject({ status: 'ok', lastError: null, buffered: 0 });
+  }, 30_000);
 
   it('never throws nor waits while Redis is unreachable; bounds its buffer and asks for a resync', async () => {
     const degraded = deferred<BackupQueueHealth>();

@@ -62,6 +62,13 @@ export interface DeadLetter {
 
 const ADD_CHUNK = 500;
 
+/** `full-<n>` for a resync, `idx-<since>-<n>` for a catch-up batch, `idx-<n>` for one entry. */
+function jobIdOf(batch: BackupBatch): string {
+  if (batch.full) return `full-${batch.raftIndex}`;
+  if (batch.sinceIndex !== undefined) return `idx-${batch.sinceIndex}-${batch.raftIndex}`;
+  return `idx-${batch.raftIndex}`;
+}
+
 /**
  * The producer side of the backup: the Raft leader hands each applied change to
  * {@link enqueue}, which never throws and never waits. Jobs go through a bounded in-memory
@@ -273,7 +280,7 @@ export class BackupQueue {
           batches.map((batch) => ({
             name: batch.full ? 'full-resync' : 'change',
             data: batch,
-            opts: { jobId: `${batch.full ? 'full' : 'idx'}-${batch.raftIndex}` },
+            opts: { jobId: jobIdOf(batch) },
           })),
         ),
         timeout,
@@ -293,6 +300,58 @@ export class BackupQueue {
     }
     this.lastError = message;
     this.reportHealth();
+    this.scheduleProbe();
+  }
+
+  /**
+   * With nothing to hand over, no drain would notice Redis coming back: ask it with the same
+   * growing delay until it answers, so `status` turns `ok` (and the app can catch up) at once.
+   */
+  private scheduleProbe(): void {
+    if (
+      this.closed ||
+      this.retryTimer !== null ||
+      this.draining !== null ||
+      this.buffer.length > 0 ||
+      this.lastError === null
+    ) {
+      return;
+    }
+    const delay = this.currentRetryDelayMs;
+    this.currentRetryDelayMs = Math.min(delay * 2, 30_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.probe();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.closed || this.lastError === null) return;
+    if (this.buffer.length > 0) {
+      this.scheduleDrain();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // Any cheap round trip will do (BullMQ 6 hides its raw client behind a backend).
+      await Promise.race([
+        this.queue.count(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`Redis did not answer within ${this.addTimeoutMs} ms`)),
+            this.addTimeoutMs,
+          );
+        }),
+      ]);
+      this.lastError = null;
+      this.currentRetryDelayMs = this.retryDelayMs;
+      this.reportHealth();
+    } catch (error) {
+      this.noteFailure(error);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private reportHealth(): void {
