@@ -380,6 +380,8 @@ describe('HTTP API', () => {
   it('serves health and readiness', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/api/v1/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/api/v1/readyz`)).status).toBe(200);
     api.leader = undefined;
     const notReady = await fetch(`${server.url}/readyz`);
     expect(notReady.status).toBe(503);

@@ -75,10 +75,12 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
+  // Probes answer at the root (as orchestrators expect) and under the API base path (as the
+  // contract lists them there).
+  app.get(['/healthz', `${API_BASE_PATH}/healthz`], (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', (_req, res) => {
+  app.get(['/readyz', `${API_BASE_PATH}/readyz`], (_req, res) => {
     const readiness = api.readiness();
     res
       .status(readiness.ready ? 200 : 503)
@@ -88,7 +90,7 @@ export function createApp(deps: AppDeps): express.Express {
           : { status: 'not-ready', reason: readiness.reason ?? 'not ready' },
       );
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get(['/metrics', `${API_BASE_PATH}/metrics`], async (_req, res) => {
     if (deps.metricsText === undefined)
       throw new ApiError(ErrorCode.NOT_FOUND, 'metrics are not enabled');
     const { contentType, body } = await deps.metricsText();
