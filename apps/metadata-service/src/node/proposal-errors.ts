@@ -15,6 +15,15 @@ import { ApiError } from '../http/api-error';
  */
 export function proposalError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof ProposalDroppedError && err.reason === 'conf-change-pending') {
+    return new ApiError(
+      ErrorCode.MEMBERSHIP_CHANGE_IN_PROGRESS,
+      'another membership change is still in progress (one voter at a time); retry once it completes',
+    );
+  }
+  if (err instanceof ProposalDroppedError && err.reason === 'invalid-conf-change') {
+    return new ApiError(ErrorCode.PRECONDITION_FAILED, `membership change refused: ${err.message}`);
+  }
   if (err instanceof NotLeaderError || err instanceof ProposalDroppedError) {
     return new ApiError(ErrorCode.NO_LEADER, `not committed: ${err.message}`, {
       retryAfterSeconds: 1,
