@@ -9,6 +9,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
+import { Counter } from 'prom-client';
 import {
   EMPTY_CONF_STATE,
   FileLogStorage,
@@ -229,6 +230,30 @@ async function main(): Promise<void> {
     },
   );
   late.metrics = metrics;
+  // Backup producer counters (per node: only the leader's ever grow).
+  for (const [name, help, key] of [
+    [
+      'dmq_backup_jobs_enqueued_total',
+      'Backup jobs this node enqueued (as leader).',
+      'jobsEnqueued',
+    ],
+    ['dmq_backup_full_resyncs_total', 'Full backup resyncs this node enqueued.', 'fullResyncs'],
+    [
+      'dmq_backup_catch_ups_total',
+      'Backup catch-ups (leader change, Redis/PostgreSQL back).',
+      'catchUps',
+    ],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(backup.counters()[key]);
+      },
+    });
+  }
 
   const forwarder = new LeaderForwarder({
     nodeId: config.nodeId,

@@ -1,6 +1,7 @@
 import { ErrorCode, type BackupResyncResponse, type BackupStatus } from '@dmq/api-contracts';
 import {
   BackupQueue,
+  BackupReader,
   BackupWorker,
   BackupWriter,
   createPrismaClient,
@@ -8,14 +9,29 @@ import {
   type BackupBatch,
 } from '@dmq/persistence-prisma';
 import type { RaftNode } from '@dmq/raft-core';
-import type { ApplyResult, BackupChanges, BackupRows } from '@dmq/state-machine';
+import type { ApplyResult } from '@dmq/state-machine';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/config';
 import { ApiError } from '../http/api-error';
 import type { BackupPort } from '../node/metadata-node';
 import type { MetadataState } from '../node/metadata-state';
+import { toBatch } from './backup-batch';
+import { restoreFromBackup } from './restore-from-backup';
+
+export { toBatch } from './backup-batch';
+
+/** Counters of this node's backup producer, for `/metrics`. */
+export interface BackupCounters {
+  /** Jobs this node handed to the queue (only ever non-zero while it leads). */
+  readonly jobsEnqueued: number;
+  /** Of which full resyncs. */
+  readonly fullResyncs: number;
+  /** Of which catch-up jobs (leader change, Redis or PostgreSQL back). */
+  readonly catchUps: number;
+}
 
 export interface BackupHandle extends BackupPort {
+  counters(): BackupCounters;
   close(): Promise<void>;
 }
 
@@ -26,25 +42,6 @@ export interface StartBackupOptions {
   readonly logger: Logger;
 }
 
-/** Turns the state machine's changed rows into a backup job. */
-export function toBatch(changes: BackupChanges | (BackupRows & { full: true })): BackupBatch {
-  return {
-    raftIndex: changes.version,
-    brokers: changes.brokers,
-    topics: changes.topics,
-    // Rows made from the live state always carry their topic's incarnation id.
-    partitions: changes.partitions.map((row) => {
-      if (row.topicId === undefined)
-        throw new Error(`partition row ${row.topicName}/${row.partitionId} has no topicId`);
-      return { ...row, topicId: row.topicId };
-    }),
-    ...('deletedTopics' in changes
-      ? { deletedTopics: changes.deletedTopics, deletedBrokerIds: changes.deletedBrokers }
-      : {}),
-    ...(changes.full ? { full: true } : {}),
-  };
-}
-
 const DISABLED: BackupStatus = {
   enabled: false,
   status: 'off',
@@ -53,15 +50,37 @@ const DISABLED: BackupStatus = {
   lagMs: null,
 };
 
+/** Longest wait for `backup_state` when deciding what a catch-up must send. */
+const STATE_READ_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /**
  * The leader-only asynchronous backup to PostgreSQL through BullMQ (issue #6), wired so that
- * it can never hold up Raft or the API: applied entries only mark the backup dirty; a
- * turn of the event loop later the leader enqueues one job with everything that changed
- * (the queue buffers in memory while Redis is away). A node that becomes leader, and a queue
- * that lost jobs, enqueue a full resync. Workers run on every node (BullMQ spreads the jobs);
- * each upsert only moves rows forward, so duplicates and late jobs are harmless. PostgreSQL
- * or Redis being down at start only delays the backup: migrations are retried in the
- * background and the worker starts once they succeed.
+ * it can never hold up Raft or the API.
+ *
+ * - Applied entries only mark the backup dirty; a turn of the event loop later the leader
+ *   enqueues one job with everything that changed since its last job. The term is captured
+ *   when the job is scheduled and checked again, with the role, when it is enqueued: a node
+ *   that lost (or changed) leadership in between enqueues nothing (logged at debug level).
+ * - Catch-up instead of loss: when a node becomes leader, and whenever Redis (queue health
+ *   back to `ok`) or PostgreSQL (reachable again) return, the leader compares
+ *   `backup_state.backed_up_index` with its applied index and enqueues the changes after it
+ *   as one job, or a full resync when the gap is beyond the change log or unknown. A queue
+ *   that dropped jobs, and `POST /backup/resync`, enqueue a full resync.
+ * - Workers run on every node (BullMQ spreads the jobs); each upsert only moves rows forward,
+ *   so duplicates and late jobs are harmless.
+ * - PostgreSQL or Redis down at start only delays the backup: migrations are retried in the
+ *   background and the worker starts once they succeed.
  */
 export async function startBackup(options: StartBackupOptions): Promise<BackupHandle> {
   const { config, state, raft, logger } = options;
@@ -69,6 +88,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     logger.info('backup disabled (DMQ_BACKUP=off)');
     return {
       status: () => DISABLED,
+      counters: () => ({ jobsEnqueued: 0, fullResyncs: 0, catchUps: 0 }),
       resync: () =>
         Promise.reject(
           new ApiError(ErrorCode.PRECONDITION_FAILED, 'backup is disabled (DMQ_BACKUP=off)'),
@@ -76,22 +96,41 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       close: async () => undefined,
     };
   }
+  // Before any election: a node without log and snapshot was started on a brand-new data dir.
+  const startStatus = raft.status();
+  const startedWithoutLog = startStatus.lastIndex === 0 && startStatus.snapshotIndex === 0;
 
   const prisma = createPrismaClient({ databaseUrl: config.databaseUrl, logger });
   const writer = new BackupWriter(prisma, { clusterId: config.clusterId, logger });
   let closed = false;
+  const closing = new AbortController();
+  /** Index of the newest state the leader enqueued in its current term; undefined: none yet. */
   let lastEnqueued: number | undefined;
   let flushScheduled = false;
   let backedUpIndex: number | null = null;
   let databaseReachable = false;
+  let redisDegraded = false;
+  const counters = { jobsEnqueued: 0, fullResyncs: 0, catchUps: 0 };
   /** Apply times of recent versions, for the lag in milliseconds. */
   const appliedAt: Array<[number, number]> = [];
 
+  /** The current term when this node leads, else undefined. */
+  const leaderTerm = (): number | undefined => (raft.isLeader() ? raft.status().term : undefined);
+  /** True when this node still leads in `term` (checked at enqueue time). */
+  const leadsIn = (term: number): boolean => raft.isLeader() && raft.status().term === term;
+
+  const enqueue = (batch: BackupBatch): void => {
+    if (queue.enqueue(batch)) counters.jobsEnqueued += 1;
+  };
+
   const enqueueFull = (): BackupResyncResponse => {
     const rows = state.current.toBackupRows();
-    lastEnqueued = rows.version;
+    lastEnqueued = Math.max(lastEnqueued ?? 0, rows.version);
     // Version 0 is the empty state before any command: nothing to back up yet.
-    if (rows.version > 0) queue.enqueue(toBatch({ ...rows, full: true }));
+    if (rows.version > 0) {
+      enqueue(toBatch({ ...rows, full: true }));
+      counters.fullResyncs += 1;
+    }
     logger.info(
       { index: rows.version, topics: rows.topics.length, partitions: rows.partitions.length },
       'enqueued a full backup',
@@ -104,22 +143,88 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     };
   };
 
+  /**
+   * Compares `backup_state` with the applied index and enqueues what is missing: the changes
+   * after `backed_up_index` as one job, or a full resync when the gap is beyond the change log
+   * or unknown (PostgreSQL not answering).
+   */
+  const catchUp = async (reason: string): Promise<void> => {
+    const term = leaderTerm();
+    if (term === undefined || closed) return;
+    let stored: number | undefined;
+    try {
+      const row = await withTimeout(writer.readState(), STATE_READ_TIMEOUT_MS, 'backup_state');
+      stored = row === null ? 0 : row.backedUpIndex;
+      databaseReachable = true;
+      backedUpIndex = stored;
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'backup_state unreadable: catch-up is full');
+    }
+    if (closed || !leadsIn(term)) {
+      logger.debug({ reason, term }, 'no longer the leader of the term: skipping the catch-up');
+      return;
+    }
+    const version = state.version;
+    if (stored !== undefined && stored >= version) {
+      logger.info({ reason, backedUpIndex: stored, index: version }, 'backup is up to date');
+      return;
+    }
+    counters.catchUps += 1;
+    if (stored === undefined || stored === 0) {
+      logger.info({ reason, backedUpIndex: stored ?? null, index: version }, 'backup catch-up');
+      enqueueFull();
+      return;
+    }
+    const changes = state.current.backupChangesSince(stored);
+    if (changes.full) {
+      logger.info({ reason, backedUpIndex: stored, index: version }, 'backup catch-up');
+      enqueueFull();
+      return;
+    }
+    logger.info(
+      {
+        reason,
+        backedUpIndex: stored,
+        index: changes.version,
+        topics: changes.topics.length,
+        brokers: changes.brokers.length,
+      },
+      'backup catch-up: enqueued the changes after the backed-up index',
+    );
+    enqueue({ ...toBatch(changes), sinceIndex: stored });
+  };
+  const startCatchUp = (reason: string): void => {
+    catchUp(reason).catch((err: unknown) =>
+      logger.error({ err, reason }, 'backup catch-up failed'),
+    );
+  };
+
   const queue = new BackupQueue({
     redisUrl: config.redisUrl,
+    queueName: config.backupQueue,
     logger,
     onHealthChange: (health) => {
-      if (health.needsResync && raft.isLeader() && !closed) enqueueFull();
+      if (closed) return;
+      if (health.needsResync && raft.isLeader()) enqueueFull();
+      if (health.lastError !== null) {
+        redisDegraded = true;
+      } else if (redisDegraded) {
+        // Redis is back: jobs it held may be gone (a restart without persistence).
+        redisDegraded = false;
+        if (raft.isLeader()) startCatchUp('redis-back');
+      }
     },
   });
   const worker = new BackupWorker(writer, {
     redisUrl: config.redisUrl,
+    queueName: config.backupQueue,
     concurrency: config.backupConcurrency,
     logger,
     autorun: false,
   });
 
   // Migrations need PostgreSQL; retry in the background until it is there.
-  void (async () => {
+  const migrated = (async () => {
     let delayMs = 500;
     while (!closed) {
       try {
@@ -127,7 +232,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
         databaseReachable = true;
         worker.run();
         logger.info('backup database ready; worker started');
-        if (raft.isLeader()) enqueueFull();
+        if (raft.isLeader()) startCatchUp('database-ready');
         return;
       } catch (err) {
         logger.warn(
@@ -140,9 +245,13 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     }
   })();
 
-  const flush = (): void => {
+  const flush = (term: number): void => {
     flushScheduled = false;
-    if (closed || !raft.isLeader()) return;
+    if (closed) return;
+    if (!leadsIn(term)) {
+      logger.debug({ term }, 'not the leader of the term any more: skipping backup enqueue');
+      return;
+    }
     if (lastEnqueued === undefined) {
       enqueueFull();
       return;
@@ -150,7 +259,15 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     const changes = state.current.backupChangesSince(lastEnqueued);
     if (changes.version <= lastEnqueued) return;
     lastEnqueued = changes.version;
-    queue.enqueue(toBatch(changes));
+    if (changes.full) counters.fullResyncs += 1;
+    enqueue(toBatch(changes));
+  };
+  const scheduleFlush = (): void => {
+    if (flushScheduled) return;
+    const term = leaderTerm();
+    if (term === undefined) return;
+    flushScheduled = true;
+    setImmediate(() => flush(term));
   };
 
   const unsubscribe = state.onApplied((index) => {
@@ -160,18 +277,14 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       logger.debug({ index }, 'not the leader: skipping backup enqueue');
       return;
     }
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
+    scheduleFlush();
   });
   const unlisten = raft.onLeaderChange((soft) => {
     if (soft.role === 'leader') {
-      lastEnqueued = undefined;
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
+      // Changes from now on go out incrementally; what came before is the catch-up's.
+      lastEnqueued = state.version;
+      if (databaseReachable) startCatchUp('leader');
+      // (Before the database is ready, the migration loop's catch-up does it.)
     } else {
       lastEnqueued = undefined;
     }
@@ -181,6 +294,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     if (closed || !raft.isLeader()) return;
     writer.readState().then(
       (row) => {
+        const wasReachable = databaseReachable;
         databaseReachable = true;
         backedUpIndex = row === null ? 0 : Number(row.backedUpIndex);
         while (
@@ -188,13 +302,38 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
           (appliedAt[0] as [number, number])[0] <= (backedUpIndex ?? 0)
         )
           appliedAt.shift();
+        // PostgreSQL is back: jobs may have been dead-lettered meanwhile.
+        if (!wasReachable) startCatchUp('database-back');
       },
-      () => {
+      (err: unknown) => {
+        if (databaseReachable)
+          logger.warn({ err: (err as Error).message }, 'backup database unreachable');
         databaseReachable = false;
       },
     );
   }, 1_000);
   poll.unref();
+
+  const restore = config.restoreFromBackup
+    ? restoreFromBackup({
+        config,
+        state,
+        raft,
+        reader: new BackupReader(prisma),
+        writer,
+        migrated,
+        startedWithoutLog,
+        signal: closing.signal,
+        rebased: (index) => {
+          lastEnqueued = Math.max(lastEnqueued ?? 0, index);
+          backedUpIndex = index;
+        },
+        logger: logger.child({ component: 'restore' }),
+      }).then(
+        () => undefined,
+        (err: unknown) => logger.error({ err }, 'restore from backup failed'),
+      )
+    : Promise.resolve();
 
   return {
     status(): BackupStatus {
@@ -225,6 +364,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
         lagMs,
       };
     },
+    counters: () => ({ ...counters }),
     resync: async () => {
       if (!raft.isLeader()) {
         throw new ApiError(ErrorCode.NO_LEADER, 'only the leader enqueues backups', {
@@ -235,9 +375,11 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     },
     close: async () => {
       closed = true;
+      closing.abort();
       clearInterval(poll);
       unsubscribe();
       unlisten();
+      await restore;
       await worker.close();
       await queue.close();
       await prisma.$disconnect();

@@ -86,6 +86,20 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the backup queue and the restore opt-in', () => {
+    expect(loadConfig(base)).toMatchObject({ backupQueue: 'dmq-backup', restoreFromBackup: false });
+    expect(
+      loadConfig({ ...base, DMQ_BACKUP_QUEUE: 'dmq-backup-test_1', DMQ_RESTORE_FROM_BACKUP: 'on' }),
+    ).toMatchObject({ backupQueue: 'dmq-backup-test_1', restoreFromBackup: true });
+    expect(() => loadConfig({ ...base, DMQ_BACKUP_QUEUE: 'a:b' })).toThrow(/DMQ_BACKUP_QUEUE/);
+    expect(() => loadConfig({ ...base, DMQ_RESTORE_FROM_BACKUP: 'yes' })).toThrow(
+      /DMQ_RESTORE_FROM_BACKUP/,
+    );
+    expect(() => loadConfig({ ...base, DMQ_RESTORE_FROM_BACKUP: 'on', DMQ_BACKUP: 'off' })).toThrow(
+      /needs DMQ_BACKUP=on/,
+    );
+  });
+
   it('warns about a dev-only setup', () => {
     const warnings = configWarnings(loadConfig(base));
     expect(warnings.join('\n')).toMatch(/DMQ_CLUSTER_SECRET is unset/);

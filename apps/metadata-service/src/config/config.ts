@@ -33,6 +33,18 @@ export interface ServiceConfig {
   readonly redisUrl: string;
   readonly backup: boolean;
   readonly backupConcurrency: number;
+  /**
+   * `DMQ_BACKUP_QUEUE`: the BullMQ queue (in `REDIS_URL`) that carries the backup jobs. Every
+   * node of a cluster uses the same one; clusters sharing a Redis need different ones.
+   */
+  readonly backupQueue: string;
+  /**
+   * `DMQ_RESTORE_FROM_BACKUP=on`: disaster recovery opt-in. A node that starts with a
+   * brand-new data directory and becomes leader of a cluster in which no node has a log
+   * rebuilds the state from the PostgreSQL backup as one committed `RestoreFromBackup`
+   * command (see the README). Refused, with the reason logged, whenever a node has a log.
+   */
+  readonly restoreFromBackup: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly raft: {
     /** Leader heartbeat period. */
@@ -85,6 +97,12 @@ const envSchema = z.object({
     .default('redis://127.0.0.1:6379'),
   DMQ_BACKUP: z.enum(['on', 'off']).default('on'),
   DMQ_BACKUP_CONCURRENCY: integer(1, 64).default(2),
+  // BullMQ queue names may not contain ':' (its key separator).
+  DMQ_BACKUP_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: 'must be 1..128 of [A-Za-z0-9._-]' })
+    .default('dmq-backup'),
+  DMQ_RESTORE_FROM_BACKUP: z.enum(['on', 'off']).default('off'),
   DMQ_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
@@ -143,6 +161,9 @@ export function loadConfig(
       'DMQ_BROKER_SESSION_TIMEOUT_MS must be larger than DMQ_BROKER_HEARTBEAT_INTERVAL_MS',
     );
   }
+  if (e.DMQ_RESTORE_FROM_BACKUP === 'on' && e.DMQ_BACKUP === 'off') {
+    problems.push('DMQ_RESTORE_FROM_BACKUP=on needs DMQ_BACKUP=on (it reads the backup database)');
+  }
   if (problems.length > 0 || self === undefined) throw new ConfigError(problems);
   return {
     nodeId: e.DMQ_NODE_ID,
@@ -158,6 +179,8 @@ export function loadConfig(
     redisUrl: e.REDIS_URL,
     backup: e.DMQ_BACKUP === 'on',
     backupConcurrency: e.DMQ_BACKUP_CONCURRENCY,
+    backupQueue: e.DMQ_BACKUP_QUEUE,
+    restoreFromBackup: e.DMQ_RESTORE_FROM_BACKUP === 'on',
     logLevel: e.DMQ_LOG_LEVEL,
     raft: {
       heartbeatIntervalMs: e.DMQ_RAFT_HEARTBEAT_MS,
