@@ -1,0 +1,185 @@
+/**
+ * Disaster recovery (issue #6): a cluster whose Raft logs are all gone is rebuilt from the
+ * PostgreSQL backup by `DMQ_RESTORE_FROM_BACKUP=on`, as one committed command; a node that
+ * still has a log refuses, and says why.
+ */
+import type { BrokerInfo, TopicMetadata } from '@dmq/api-contracts';
+import { LocalCluster, pollUntil } from './harness/local-cluster';
+import {
+  apiView,
+  createTestDatabase,
+  readBackup,
+  uniqueQueueName,
+  type TestDatabase,
+} from './harness/backup-fixtures';
+
+jest.setTimeout(180_000);
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
+  let db: TestDatabase;
+  const clusters: LocalCluster[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('backup_restore');
+  });
+  afterAll(async () => {
+    for (const cluster of clusters) await cluster.stop();
+    await db?.drop();
+  });
+
+  const env = (queue: string, extra: Record<string, string> = {}) => ({
+    DMQ_BACKUP: 'on',
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    DMQ_BACKUP_QUEUE: queue,
+    DMQ_CLUSTER_ID: 'restore-test',
+    DMQ_BROKER_SESSION_TIMEOUT_MS: '600000',
+    ...extra,
+  });
+
+  async function startCluster(
+    queue: string,
+    extra: Record<string, string> = {},
+  ): Promise<LocalCluster> {
+    const cluster = await LocalCluster.start({ env: env(queue, extra) });
+    clusters.push(cluster);
+    return cluster;
+  }
+
+  async function snapshotOf(
+    cluster: LocalCluster,
+  ): Promise<{ topics: TopicMetadata[]; brokers: BrokerInfo[] }> {
+    const client = cluster.client();
+    try {
+      return { topics: await client.listTopics(), brokers: await client.listBrokers() };
+    } finally {
+      await client.close();
+    }
+  }
+
+  it('rebuilds an equal state on a brand-new cluster, which then backs up on its own', async () => {
+    // The cluster that will be lost.
+    const lost = await startCluster(uniqueQueueName('lost'));
+    const client = lost.client();
+    for (const brokerId of [1, 2, 3])
+      await client.registerBroker({ brokerId, host: '127.0.0.1', port: 9190 + brokerId });
+    await client.createTopic({
+      name: 'orders',
+      partitions: 4,
+      replicationFactor: 3,
+      config: { 'retention.ms': '3600000' },
+    });
+    await client.createTopic({ name: 'payments', partitions: 2, replicationFactor: 2 });
+    await client.createTopic({ name: 'deleted', partitions: 1, replicationFactor: 1 });
+    await client.deleteTopic('deleted');
+    await client.close();
+    const before = await snapshotOf(lost);
+    await pollUntil(
+      'the lost cluster backed up',
+      async () => {
+        const stored = await readBackup(db);
+        const expected = apiView(before.topics, before.brokers);
+        return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) ===
+          JSON.stringify(expected)
+          ? true
+          : undefined;
+      },
+      60_000,
+      100,
+    );
+    // Every Raft log is gone.
+    await lost.stop();
+
+    const restored = await startCluster(uniqueQueueName('restored'), {
+      DMQ_RESTORE_FROM_BACKUP: 'on',
+    });
+    await restored.waitForLeader();
+    // Whichever node led first with an empty state restored (leadership may move meanwhile).
+    const restoredLines = () =>
+      restored.nodes.flatMap((n) =>
+        n.lines
+          .filter((l) => typeof l.msg === 'string' && l.msg.startsWith('Restored from backup'))
+          .map((line) => ({ node: n, line })),
+      );
+    const [done] = await pollUntil(
+      'a node restored from the backup',
+      () => (restoredLines().length > 0 ? restoredLines() : undefined),
+      30_000,
+      50,
+    );
+    if (done === undefined) throw new Error('no restore');
+    expect(done.line).toMatchObject({ brokers: 3, topics: 2, partitions: 6, repairs: 0 });
+    const restorer = done.node;
+
+    // Equal, with the documented semantics: brokers FENCED, partitions leaderless (ISR kept,
+    // epochs bumped) until the brokers register again.
+    const after = await snapshotOf(restored);
+    expect(after.brokers.map((b) => [b.brokerId, b.host, b.port, b.status])).toEqual(
+      before.brokers.map((b) => [b.brokerId, b.host, b.port, 'FENCED']),
+    );
+    expect(after.topics.map((t) => t.name)).toEqual(['orders', 'payments']);
+    for (const topic of after.topics) {
+      const original = before.topics.find((t) => t.name === topic.name);
+      expect(topic).toMatchObject({
+        topicId: original?.topicId,
+        replicationFactor: original?.replicationFactor,
+        config: original?.config,
+        createdAt: original?.createdAt,
+      });
+      expect(topic.partitions.map((p) => [p.partition, p.leader, p.replicas, p.isr])).toEqual(
+        original?.partitions.map((p) => [p.partition, -1, p.replicas, p.isr]),
+      );
+    }
+
+    // Brokers come back: partitions get leaders again.
+    const restoredClient = restored.client();
+    try {
+      for (const brokerId of [1, 2, 3]) {
+        const { brokerEpoch } = await restoredClient.registerBroker({
+          brokerId,
+          host: '127.0.0.1',
+          port: 9190 + brokerId,
+        });
+        await restoredClient.heartbeat(brokerId, { brokerEpoch });
+      }
+      await pollUntil('partitions led again', async () => {
+        const topics = await restoredClient.listTopics();
+        return topics.every((t) => t.partitions.every((p) => p.leader !== -1)) ? true : undefined;
+      });
+
+      // The backup was rebased on the restored cluster (its Raft indices start again), so
+      // its new changes land, and a name the lost cluster deleted may be used again.
+      await restoredClient.createTopic({ name: 'deleted', partitions: 1, replicationFactor: 1 });
+      await restoredClient.deleteTopic('payments');
+      const expected = await snapshotOf(restored);
+      await pollUntil(
+        'the restored cluster backed up',
+        async () => {
+          const stored = await readBackup(db);
+          return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) ===
+            JSON.stringify(apiView(expected.topics, expected.brokers))
+            ? true
+            : undefined;
+        },
+        60_000,
+        100,
+      );
+    } finally {
+      await restoredClient.close();
+    }
+
+    // A node that still has a log refuses (the opt-in left on across a restart), saying why.
+    // Exactly one command restored the state.
+    expect(restoredLines()).toHaveLength(1);
+    const node = restorer;
+    await node.kill('SIGKILL');
+    await node.start();
+    const refusal = await node.waitForLog((l) =>
+      String(l.msg).startsWith('Restore from backup refused'),
+    );
+    expect(refusal['code']).toBe('restore/node-has-log');
+    expect(String(refusal.msg)).toMatch(/started with a Raft log/);
+  });
+});
