@@ -3,8 +3,9 @@
  * configured by the environment (see config/config.ts and the README).
  *
  * Start-up order: config → logger → data-dir identity → Raft log and snapshots → replay →
- * backup (never blocking) → HTTP. Shutdown order (SIGTERM/SIGINT): stop accepting HTTP →
- * hand leadership over and stop Raft → backup workers and queue → Prisma/Redis → storage.
+ * backup (never blocking) → HTTP. Shutdown order (SIGTERM/SIGINT): refuse API requests (503,
+ * Retry-After; the Raft routes stay open) → hand leadership over and stop Raft → close HTTP →
+ * backup workers and queue → Prisma/Redis → storage.
  */
 import http from 'node:http';
 import path from 'node:path';
@@ -19,6 +20,7 @@ import {
   encodeMessage,
   type Transport,
 } from '@dmq/raft-core';
+import { ErrorCode } from '@dmq/api-contracts';
 import type { ApplyResult } from '@dmq/state-machine';
 import { ConfigError, configWarnings, loadConfig, type ServiceConfig } from './config/config';
 import { createLogger } from './observability/logger';
@@ -33,6 +35,7 @@ import { BrokerLiveness } from './brokers/broker-liveness';
 import { ChangeNotifier } from './brokers/change-notifier';
 import { createApp } from './http/create-app';
 import { LeaderForwarder } from './http/leader-forwarder';
+import { ApiError } from './http/api-error';
 import { startBackup } from './backup/start-backup';
 
 async function main(): Promise<void> {
@@ -263,6 +266,18 @@ async function main(): Promise<void> {
   const app = express();
   app.disable('x-powered-by');
   app.use(peerTransport.router());
+  // Shutdown closes the API first but keeps the Raft routes (same server) open until the
+  // driver has handed leadership over: the transfer needs the followers' answers.
+  let draining = false;
+  app.use((_req: express.Request, res: express.Response, next: express.NextFunction) => {
+    if (!draining) return next();
+    const refusal = new ApiError(ErrorCode.NO_LEADER, 'this node is shutting down', {
+      retryAfterSeconds: 1,
+    });
+    res.setHeader('Connection', 'close');
+    res.setHeader('Retry-After', '1');
+    res.status(refusal.status).json(refusal.toBody());
+  });
   app.use(
     createApp({
       api: metadataNode,
@@ -304,10 +319,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 15_000);
     force.unref();
-    server.close();
-    server.closeIdleConnections();
+    draining = true;
     clearInterval(livenessTimer);
     await raftNode.stop({ transferLeadership: true });
+    server.close();
+    server.closeIdleConnections();
     await peerTransport.flush();
     peerTransport.close();
     forwarder.close();
