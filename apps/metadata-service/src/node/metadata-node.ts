@@ -200,14 +200,19 @@ export class MetadataNode implements MetadataApi {
         : { idempotency: { key: write.idempotencyKey, requestHash: write.requestHash } }),
     } as Command;
     let committed;
+    const started = performance.now();
+    const observe = (outcome: 'committed' | 'rejected' | 'failed') =>
+      this.options.observeProposal?.((performance.now() - started) / 1000, outcome);
     try {
       committed = await withCommitTimeout(
         this.raft.propose(encodeCommand(command)),
         this.options.commitTimeoutMs,
       );
     } catch (err) {
+      observe('failed');
       throw proposalError(err);
     }
+    observe(committed.result.ok ? 'committed' : 'rejected');
     return unwrap<T>(committed.result);
   }
 
