@@ -1,0 +1,31 @@
+/** Helpers shared by the metadata-service benchmarks (not a benchmark itself). */
+
+/** The `q`-quantile (0..1) of `values` by nearest rank; NaN when empty. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** `--name=value` from the command line, as a number, or `fallback`. */
+export function numberFlag(name: string, fallback: number): number {
+  const prefix = `--${name}=`;
+  const given = process.argv.find((a) => a.startsWith(prefix));
+  if (given === undefined) return fallback;
+  const value = Number(given.slice(prefix.length));
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a number`);
+  return value;
+}
+
+/** A Markdown table. */
+export function table(header: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  const line = (cells: readonly unknown[]) => `| ${cells.map(String).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export const ms = (value: number, digits = 0): string =>
+  Number.isNaN(value) ? 'n/a' : value.toFixed(digits);
+
+export const sleep = (millis: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, millis));
