@@ -65,8 +65,13 @@ describe('operating a 3-node cluster', () => {
       );
       expect(s.backup.enabled).toBe(false);
     }
-    const onLeader = statuses.find((s) => s.nodeId === leader);
-    for (const m of onLeader?.members ?? []) {
+    // The leader learns each follower's match from its acknowledgements, which may still be
+    // in flight when that follower already applied the entry: wait for them.
+    const onLeader = await pollUntil(`leader sees every member at ${version}`, async () => {
+      const s = await client.clusterStatus({ node: leader });
+      return s.members.every((m) => (m.matchIndex ?? -1) >= version) ? s : undefined;
+    });
+    for (const m of onLeader.members) {
       expect(m.matchIndex).toBeGreaterThanOrEqual(version);
       expect(m.lastContactMs).toEqual(expect.any(Number));
     }
