@@ -40,7 +40,18 @@ const restrict = (names, why) => ({
 });
 
 export default [
-  { ignores: ['**/dist', '**/node_modules', '**/generated', '.nx', 'coverage', 'tmp', 'data'] },
+  {
+    ignores: [
+      '**/dist',
+      '**/node_modules',
+      '**/generated',
+      '.nx',
+      'coverage',
+      'tmp',
+      '**/tmp',
+      'data',
+    ],
+  },
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   ...nx.configs['flat/javascript'],

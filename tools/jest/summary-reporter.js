@@ -1,4 +1,4 @@
-// Jest reporter that records each project's totals in tmp/test-results/<project>.json, so
+// Jest reporter that records each project's totals in <project root>/tmp/test-results.json, so
 // tools/scripts/test-summary.js can print one workspace-wide "N passed, N failed" line
 // (Nx restores these files on a cache hit, as the test target declares them as outputs).
 const { mkdirSync, writeFileSync } = require('node:fs');
@@ -10,11 +10,11 @@ class SummaryReporter {
   }
 
   onRunComplete(_contexts, results) {
-    const dir = path.join(__dirname, '../../tmp/test-results');
+    const dir = path.join(this.globalConfig.rootDir, 'tmp');
     mkdirSync(dir, { recursive: true });
-    const project = path.basename(this.globalConfig.rootDir);
+    const project = path.relative(path.join(__dirname, '../..'), this.globalConfig.rootDir);
     writeFileSync(
-      path.join(dir, `${project}.json`),
+      path.join(dir, 'test-results.json'),
       JSON.stringify({
         project,
         passed: results.numPassedTests,

@@ -1,16 +1,22 @@
 #!/usr/bin/env node
-// Prints the workspace's test totals from tmp/test-results/*.json as one closing line:
+// Prints the workspace's test totals from each project's tmp/test-results.json as one line:
 // "tests: N passed, N failed, N skipped". Exits non-zero when a test failed or none ran.
 const { readdirSync, readFileSync, existsSync } = require('node:fs');
 const path = require('node:path');
 
-const dir = path.join(__dirname, '../../tmp/test-results');
-const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+const root = path.join(__dirname, '../..');
+const projectDirs = ['tools'];
+for (const group of ['libs', 'apps']) {
+  for (const name of readdirSync(path.join(root, group))) projectDirs.push(path.join(group, name));
+}
+const files = projectDirs
+  .map((dir) => path.join(root, dir, 'tmp', 'test-results.json'))
+  .filter((file) => existsSync(file));
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 for (const file of files.sort()) {
-  const r = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+  const r = JSON.parse(readFileSync(file, 'utf8'));
   passed += r.passed;
   failed += r.failed;
   skipped += r.skipped;
