@@ -111,8 +111,20 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
   let databaseReachable = false;
   let redisDegraded = false;
   const counters = { jobsEnqueued: 0, fullResyncs: 0, catchUps: 0 };
-  /** Apply times of recent versions, for the lag in milliseconds. */
+  /**
+   * Apply times of recent versions not yet backed up, for the lag in milliseconds: entries
+   * before `appliedHead` are dropped, and compacted away in batches, so the apply hook stays
+   * O(1) amortized (it runs on every committed entry).
+   */
   const appliedAt: Array<[number, number]> = [];
+  let appliedHead = 0;
+  const APPLIED_WINDOW = 100_000;
+  const compactApplied = (): void => {
+    if (appliedHead >= APPLIED_WINDOW / 2) {
+      appliedAt.splice(0, appliedHead);
+      appliedHead = 0;
+    }
+  };
 
   /** The current term when this node leads, else undefined. */
   const leaderTerm = (): number | undefined => (raft.isLeader() ? raft.status().term : undefined);
@@ -272,7 +284,9 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
 
   const unsubscribe = state.onApplied((index) => {
     appliedAt.push([index, Date.now()]);
-    if (appliedAt.length > 100_000) appliedAt.splice(0, appliedAt.length - 100_000);
+    if (appliedAt.length - appliedHead > APPLIED_WINDOW)
+      appliedHead = appliedAt.length - APPLIED_WINDOW;
+    compactApplied();
     if (!raft.isLeader()) {
       logger.debug({ index }, 'not the leader: skipping backup enqueue');
       return;
@@ -298,10 +312,11 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
         databaseReachable = true;
         backedUpIndex = row === null ? 0 : Number(row.backedUpIndex);
         while (
-          appliedAt.length > 0 &&
-          (appliedAt[0] as [number, number])[0] <= (backedUpIndex ?? 0)
+          appliedHead < appliedAt.length &&
+          (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
         )
-          appliedAt.shift();
+          appliedHead += 1;
+        compactApplied();
         // PostgreSQL is back: jobs may have been dead-lettered meanwhile.
         if (!wasReachable) startCatchUp('database-back');
       },
@@ -348,7 +363,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       }
       const health = queue.health();
       const lagEntries = backedUpIndex === null ? null : Math.max(0, state.version - backedUpIndex);
-      const oldest = appliedAt[0];
+      const oldest = appliedAt[appliedHead];
       const lagMs =
         backedUpIndex === null
           ? null
