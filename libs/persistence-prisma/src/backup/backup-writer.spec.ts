@@ -311,6 +311,32 @@ describe('BackupWriter (real PostgreSQL)', () => {
     expect((await partitions())[0]).toMatchObject({ leaderId: 2, raftIndex: 11 });
   });
 
+  it('stores a topic deleted and re-created within one batch (one index) as its new incarnation', async () => {
+    await writer.write([createTopic(3, 'orders', ID_A, 2)]);
+    // The state at index 9: incarnation A deleted at some index ≤ 9, B created after it. The
+    // job for index 9 carries both; A's tombstone gets index 9 and must not block B's rows.
+    const recreated = createTopic(9, 'orders', ID_B, 1);
+    await writer.write([{ ...recreated, deletedTopics: [{ name: 'orders', topicId: ID_A }] }]);
+    expect(await topics()).toEqual([
+      { name: 'orders', topicId: ID_B, partitionCount: 1, raftIndex: 9 },
+    ]);
+    expect((await partitions()).map((p) => [p.topicId, p.partitionId])).toEqual([[ID_B, 0]]);
+
+    // A duplicate of the same job changes nothing; a late row of A at index 9 stays blocked.
+    await writer.write([{ ...recreated, deletedTopics: [{ name: 'orders', topicId: ID_A }] }]);
+    await writer.write([
+      {
+        raftIndex: 9,
+        topics: [topic('orders', ID_A, { partitionCount: 2 })],
+        partitions: [partition('orders', ID_A, 1)],
+      },
+    ]);
+    expect(await topics()).toEqual([
+      { name: 'orders', topicId: ID_B, partitionCount: 1, raftIndex: 9 },
+    ]);
+    expect((await partitions()).map((p) => [p.topicId, p.partitionId])).toEqual([[ID_B, 0]]);
+  });
+
   it('keeps a removed broker removed, and accepts its later re-registration', async () => {
     await writer.write([{ raftIndex: 2, brokers: [broker(1)] }]);
     await writer.write([{ raftIndex: 5, deletedBrokerIds: [1] }]);

@@ -60,7 +60,9 @@ interface CoalescedBatch {
  * Writes backup batches to PostgreSQL so that the tables only ever move forward in Raft order:
  * every row carries the Raft index of the state it reflects, an upsert applies only over an
  * older row (`WHERE raft_index < excluded.raft_index`), and a deletion leaves a tombstone that
- * blocks every older upsert of its key. So duplicate, late and out-of-order batches — retries,
+ * blocks every older upsert of its key. A topic row at the tombstone's own index is blocked
+ * only if it is the deleted incarnation: one batch (the state at one index) may both delete a
+ * topic and hold its re-creation under a new id. So duplicate, late and out-of-order batches — retries,
  * concurrent workers, a new leader re-sending — leave the newest state, and a deleted topic or
  * broker is never resurrected; a topic re-created under the same name (new id, larger index) is
  * accepted and sheds the old incarnation's partitions.
@@ -247,7 +249,8 @@ export class BackupWriter {
               partition_count int, replication_factor int, config jsonb, created_at timestamptz,
               raft_index bigint)
             WHERE NOT EXISTS (SELECT 1 FROM topic_tombstones d
-                              WHERE d.topic_name = v.name AND d.deleted_at_index >= v.raft_index)
+                              WHERE d.topic_name = v.name AND (d.deleted_at_index > v.raft_index
+                                OR (d.deleted_at_index = v.raft_index AND d.topic_id = v.topic_id)))
             ON CONFLICT (name) DO UPDATE SET
               topic_id = EXCLUDED.topic_id, partition_count = EXCLUDED.partition_count,
               replication_factor = EXCLUDED.replication_factor, config = EXCLUDED.config,
@@ -294,7 +297,8 @@ export class BackupWriter {
               start_offset bigint, end_offset bigint, leader_epoch int, partition_epoch int,
               last_updated_at timestamptz, raft_index bigint)
             WHERE NOT EXISTS (SELECT 1 FROM topic_tombstones d
-                              WHERE d.topic_name = v.topic_name AND d.deleted_at_index >= v.raft_index)
+                              WHERE d.topic_name = v.topic_name AND (d.deleted_at_index > v.raft_index
+                                OR (d.deleted_at_index = v.raft_index AND d.topic_id = v.topic_id)))
               AND NOT EXISTS (SELECT 1 FROM topics t
                               WHERE t.name = v.topic_name AND t.topic_id <> v.topic_id
                                 AND t.raft_index > v.raft_index)
