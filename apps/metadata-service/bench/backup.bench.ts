@@ -4,8 +4,9 @@
  * BackupWriter (PostgreSQL) — on the real PostgreSQL and Redis (`DATABASE_URL`, `REDIS_URL`),
  * in a database and queue of its own. Prints a Markdown section.
  *
- * 1. 1,000 committed metadata changes/s (config updates of 1,000 one-partition topics) for 10 s:
- *    lag p50/p99/max from apply to the row being in PostgreSQL.
+ * 1. 1,000 committed metadata changes/s for 10 s — config updates of 1-partition topics, of
+ *    100-partition topics, and broker offset reports (10 partitions each): lag p50/p99/max from
+ *    apply to the row being in PostgreSQL.
  * 2. Changes applied as fast as the state machine goes: backup throughput (entries/s).
  * 3. A full resync of 100,000 partitions (1,000 topics × 100) through the queue.
  */
@@ -130,8 +131,7 @@ async function main(): Promise<void> {
     });
     if (t % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
   }
-  // The topics the change stream touches: small ones (a config change of a topic re-sends
-  // the topic row and ALL its partition rows, see BackupChanges).
+  // Small topics for the first change stream, as in the first measurement of this bench.
   const SMALL = 1_000;
   for (let t = 0; t < SMALL; t++) {
     apply({
@@ -147,29 +147,62 @@ async function main(): Promise<void> {
   await waitBackedUp(index);
   lags = [];
 
-  // 1. Steady 1,000 changes/s for 10 s (10 per 10 ms tick).
+  // 1. Steady 1,000 changes/s for 10 s, three kinds of change.
   const RATE = 1_000;
   const SECONDS = 10;
-  const steadyStart = performance.now();
-  let sent = 0;
-  const jobsBefore = jobs;
-  while (sent < RATE * SECONDS) {
-    const due = Math.floor(((performance.now() - steadyStart) / 1000) * RATE);
-    while (sent < Math.min(due, RATE * SECONDS)) {
-      apply({
-        type: 'UpdateTopicConfig',
-        timestampMs: now,
-        name: `s-${sent % SMALL}`,
-        config: { 'retention.ms': String(1_000 + sent) },
-      });
-      sent += 1;
+  const steadyRun = async (
+    change: (i: number) => Command,
+  ): Promise<{ lags: number[]; jobs: number }> => {
+    const start = performance.now();
+    let sent = 0;
+    const jobsBefore = jobs;
+    while (sent < RATE * SECONDS) {
+      const due = Math.floor(((performance.now() - start) / 1000) * RATE);
+      while (sent < Math.min(due, RATE * SECONDS)) {
+        apply(change(sent));
+        sent += 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitBackedUp(index);
+    const measured = [...lags].sort((a, b) => a - b);
+    lags = [];
+    return { lags: measured, jobs: jobs - jobsBefore };
+  };
+  let retention = 1_000;
+  const steadySmall = await steadyRun((i) => ({
+    type: 'UpdateTopicConfig',
+    timestampMs: now,
+    name: `s-${i % SMALL}`,
+    config: { 'retention.ms': String((retention += 1)) },
+  }));
+  const steadyWide = await steadyRun((i) => ({
+    type: 'UpdateTopicConfig',
+    timestampMs: now,
+    name: `t-${i % TOPICS}`,
+    config: { 'retention.ms': String((retention += 1)) },
+  }));
+  // Offset reports of the brokers: each heartbeat moves the end offsets of 10 partitions of a
+  // 100-partition topic that it leads (10,000 partition rows/s).
+  const ledBy = new Map<number, { topic: string; partition: number }[]>();
+  for (const brokerId of [1, 2, 3]) {
+    ledBy.set(
+      brokerId,
+      machine.partitionsLedBy(brokerId).map((p) => ({ topic: p.topic, partition: p.partition })),
+    );
   }
-  await waitBackedUp(index);
-  const steady = [...lags].sort((a, b) => a - b);
-  const steadyJobs = jobs - jobsBefore;
-  lags = [];
+  let endOffset = 0;
+  const steadyOffsets = await steadyRun((i) => {
+    const brokerId = 1 + (i % 3);
+    const led = ledBy.get(brokerId) ?? [];
+    endOffset += 1;
+    const offsets = Array.from({ length: 10 }, (_, k) => {
+      const p = led[(i * 10 + k) % led.length] as { topic: string; partition: number };
+      return { topic: p.topic, partition: p.partition, startOffset: 0, endOffset };
+    });
+    const epoch = machine.broker(brokerId)?.brokerEpoch ?? 0;
+    return { type: 'BrokerHeartbeat', timestampMs: now, brokerId, brokerEpoch: epoch, offsets };
+  });
 
   // 2. As fast as the state machine applies: 10,000 changes in bursts of 500 per turn.
   const BURST_TOTAL = 10_000;
@@ -204,13 +237,18 @@ async function main(): Promise<void> {
   const resyncMs = performance.now() - resyncStart;
 
   const f = (ms: number) => `${ms.toFixed(0)} ms`;
+  const lagText = (run: { lags: number[]; jobs: number }) =>
+    `lag p50 ${f(percentile(run.lags, 50))}, p99 ${f(percentile(run.lags, 99))}, ` +
+    `max ${f(run.lags.at(-1) ?? 0)}; ${run.jobs} jobs`;
   console.log(`## Backup pipeline (state machine → BullMQ → PostgreSQL)
 
 Node ${process.version}, ${process.platform}; PostgreSQL and Redis on loopback; worker concurrency 16.
 
 | scenario | result |
 |---|---|
-| steady ${RATE} config changes/s for ${SECONDS} s over ${SMALL} 1-partition topics (state: ${TOPICS} × 100 partitions more) | lag p50 ${f(percentile(steady, 50))}, p99 ${f(percentile(steady, 99))}, max ${f(steady.at(-1) ?? 0)}; ${steadyJobs} jobs |
+| steady ${RATE} config changes/s for ${SECONDS} s over ${SMALL} 1-partition topics (state: ${TOPICS} × 100 partitions more) | ${lagText(steadySmall)} |
+| steady ${RATE} config changes/s for ${SECONDS} s over ${TOPICS} 100-partition topics | ${lagText(steadyWide)} |
+| steady ${RATE} offset reports/s for ${SECONDS} s, 10 partitions each (10,000 partition changes/s) | ${lagText(steadyOffsets)} |
 | ${BURST_TOTAL} changes as fast as applied | applied in ${f(appliedMs)} (${Math.round(BURST_TOTAL / (appliedMs / 1000))}/s); backed up in ${f(burstMs)} → ${Math.round(BURST_TOTAL / (burstMs / 1000))} entries/s |
 | full resync of ${full.partitions?.length ?? 0} partitions, ${full.topics?.length ?? 0} topics | rows built in ${f(builtMs)}; enqueued → written in ${f(resyncMs)} |
 `);

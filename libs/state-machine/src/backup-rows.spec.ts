@@ -1,7 +1,70 @@
+import fc from 'fast-check';
 import { ErrorCode } from '@dmq/api-contracts';
-import { restoreCommandFromBackupRows } from './backup-rows';
+import {
+  restoreCommandFromBackupRows,
+  type BackupChanges,
+  type BrokerRow,
+  type PartitionRow,
+  type TopicRow,
+} from './backup-rows';
 import type { RestoreFromBackupValue } from './apply-result';
-import { at, Harness } from './harness.test-util';
+import { at, Harness, T0 } from './harness.test-util';
+import { MetadataStateMachine } from './metadata-state-machine';
+import { materialize, sequenceArbitrary } from './property.test-util';
+
+const keys = (changes: BackupChanges) =>
+  changes.partitions.map((p) => `${p.topicName}-${p.partitionId}`);
+
+/**
+ * The backup tables as a writer applying `BackupChanges` in order keeps them: what is stored
+ * after each batch must be what the state machine holds at the batch's version.
+ */
+class TableModel {
+  readonly brokers = new Map<number, BrokerRow>();
+  readonly topics = new Map<string, TopicRow>();
+  readonly partitions = new Map<string, PartitionRow>();
+
+  apply(changes: BackupChanges): void {
+    if (changes.full) {
+      this.brokers.clear();
+      this.topics.clear();
+      this.partitions.clear();
+    }
+    for (const { name, topicId } of changes.deletedTopics) {
+      if (this.topics.get(name)?.topicId === topicId) this.topics.delete(name);
+      for (const [key, row] of this.partitions) {
+        if (row.topicName === name && row.topicId === topicId) this.partitions.delete(key);
+      }
+    }
+    for (const id of changes.deletedBrokers) this.brokers.delete(id);
+    for (const row of changes.brokers) this.brokers.set(row.brokerId, row);
+    for (const row of changes.topics) {
+      this.topics.set(row.name, row);
+      for (const [key, stored] of this.partitions) {
+        if (stored.topicName === row.name && stored.topicId !== row.topicId) {
+          this.partitions.delete(key);
+        }
+      }
+    }
+    for (const row of changes.partitions) {
+      this.partitions.set(`${row.topicName}\u0000${row.partitionId}`, row);
+    }
+  }
+
+  rows() {
+    return {
+      brokers: [...this.brokers.values()].sort((a, b) => a.brokerId - b.brokerId),
+      topics: [...this.topics.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
+      partitions: [...this.partitions.values()].sort((a, b) =>
+        a.topicName === b.topicName
+          ? a.partitionId - b.partitionId
+          : a.topicName < b.topicName
+            ? -1
+            : 1,
+      ),
+    };
+  }
+}
 
 function source(): Harness {
   const h = new Harness();
@@ -152,6 +215,85 @@ describe('backup rows', () => {
     fresh.rejected(
       bad({ partitions: [otherIncarnation, ...plan.command.partitions.slice(1)] }),
       ErrorCode.INVALID_REQUEST,
+    );
+  });
+
+  it('sends only the partitions that changed, and none for a topic config change', () => {
+    const h = source();
+    h.createTopic('wide', 100, 2);
+    const since = h.index;
+    h.ok({ type: 'UpdateTopicConfig', name: 'wide', config: { 'retention.ms': '5' } });
+    const config = h.sm.backupChangesSince(since);
+    expect(config.topics.map((t) => [t.name, t.config])).toEqual([
+      ['wide', { 'retention.ms': '5' }],
+    ]);
+    expect(config.partitions).toEqual([]);
+
+    // An offset report changes one partition row (and its topic's).
+    const leader = h.part('wide', 7).leader;
+    const sinceConfig = h.index;
+    h.ok({
+      type: 'BrokerHeartbeat',
+      brokerId: leader,
+      brokerEpoch: h.epochOf(leader),
+      offsets: [{ topic: 'wide', partition: 7, startOffset: 1, endOffset: 9 }],
+    });
+    expect(keys(h.sm.backupChangesSince(sinceConfig))).toEqual(['wide-7']);
+
+    // Fencing a broker changes exactly the partitions it was a replica of whose state moved.
+    const sinceHeartbeat = h.index;
+    const onBroker = h.sm.partitionsOnBroker(3).map((p) => `${p.topic}-${p.partition}`);
+    h.ok({ type: 'FenceBroker', brokerId: 3 });
+    const fenced = h.sm.backupChangesSince(sinceHeartbeat);
+    expect(keys(fenced).sort()).toEqual([...onBroker].sort());
+    expect(fenced.brokers.map((b) => [b.brokerId, b.status])).toEqual([[3, 'FENCED']]);
+    // Over both windows the changes merge.
+    expect(keys(h.sm.backupChangesSince(sinceConfig)).sort()).toEqual(
+      [...new Set([...onBroker, 'wide-7'])].sort(),
+    );
+  });
+
+  it('sends every partition of a topic deleted and re-created in the window, and the old id', () => {
+    const h = source();
+    h.createTopic('wide', 4, 1);
+    const oldId = h.sm.topic('wide')?.topicId;
+    const since = h.index;
+    h.ok({ type: 'UpdateTopicConfig', name: 'wide', config: { 'retention.ms': '5' } });
+    h.ok({ type: 'DeleteTopic', name: 'wide' });
+    h.createTopic('wide', 2, 1);
+    const changes = h.sm.backupChangesSince(since);
+    expect(changes.deletedTopics).toEqual([{ name: 'wide', topicId: oldId }]);
+    expect(changes.topics.map((t) => [t.name, t.topicId])).toEqual([
+      ['wide', h.sm.topic('wide')?.topicId],
+    ]);
+    expect(keys(changes)).toEqual(['wide-0', 'wide-1']);
+  });
+
+  it('keeps a table model equal to the state when applying the changes batch after batch (property)', () => {
+    fc.assert(
+      fc.property(
+        sequenceArbitrary,
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 2, max: 50 }),
+        (intents, gaps, maxEntries) => {
+          const sm = new MetadataStateMachine({ changeLog: { maxEntries } });
+          const model = new TableModel();
+          let sent = 0;
+          let nextFlush = 0;
+          intents.forEach((intent, i) => {
+            const command = materialize(intent, sm, T0 + i * 1000);
+            sm.apply(i + 1, command ?? new TextEncoder().encode('{"v":1,"type":"Nope"}'));
+            if (i + 1 < nextFlush && i + 1 < intents.length) return;
+            const changes = sm.backupChangesSince(sent);
+            model.apply(changes);
+            sent = changes.version;
+            nextFlush = i + 1 + (gaps[i % gaps.length] ?? 1);
+            const { version: _version, ...expected } = sm.toBackupRows();
+            expect(model.rows()).toEqual(expected);
+          });
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 

@@ -34,10 +34,13 @@ export interface BackupRows {
 }
 
 /**
- * The rows that changed after `sinceVersion`, up to `version`. For each topic in `topics`,
- * `partitions` holds ALL its partition rows: a stored row of that topic not among them is
- * stale (delete it). Deleted topics' and brokers' rows are to be deleted (a topic deleted and
- * re-created is in `topics`, with its new `topicId`, not in `deletedTopics`). With
+ * The rows that changed after `sinceVersion`, up to `version`: the row of every topic that
+ * changed in any way, and the rows of the partitions that changed — all partitions of a topic
+ * created (or re-created) since then, only the changed ones otherwise, none for a change of
+ * the topic's own row such as its config. Partitions are never removed from a live topic, so
+ * a stored partition row is stale only when its topic is gone or has a new `topicId`.
+ * Deleted topics' and brokers' rows are to be deleted (a topic deleted and re-created is in
+ * `topics`, with its new `topicId`, and also in `deletedTopics` with its old one). With
  * `full: true` the rows are the whole state: every stored row not among them is stale.
  */
 export interface BackupChanges extends BackupRows {
@@ -138,8 +141,25 @@ export function backupChangesSince(
       deletedBrokers: [],
     };
   }
+  const topics = sortedTopics(state, changed.topics);
+  const partitions: PartitionRow[] = [];
+  for (const topic of topics) {
+    const indexes = changed.partitions.get(topic.name);
+    if (indexes === undefined) continue;
+    if (indexes === 'all') {
+      for (const p of topic.partitions) partitions.push(partitionRow(p));
+      continue;
+    }
+    for (const index of [...indexes].sort((a, b) => a - b)) {
+      const p = topic.partitions[index];
+      if (p !== undefined) partitions.push(partitionRow(p));
+    }
+  }
   return {
-    ...rowsOf(state, sortedBrokers(state, changed.brokers), sortedTopics(state, changed.topics)),
+    version: state.version,
+    brokers: sortedBrokers(state, changed.brokers).map(brokerRow),
+    topics: topics.map(topicRow),
+    partitions,
     sinceVersion,
     full: false,
     deletedTopics: [...changed.deletedTopics],

@@ -156,7 +156,7 @@ function brokerHeartbeat(
     p.startOffset = report.startOffset;
     p.endOffset = report.endOffset;
     p.lastUpdatedMs = ctx.timestampMs;
-    ctx.touchedTopics.add(p.topic.name);
+    ctx.touchPartition(p);
   }
   return ok({ status: broker.fenced ? 'FENCED' : 'ONLINE', metadataVersion: ctx.index });
 }
@@ -280,7 +280,7 @@ function createTopic(ctx: ApplyContext, command: CreateTopicCommand): Result<'Cr
   state.topics.set(topic.name, topic);
   state.topicsById.set(topic.id, topic);
   state.partitionCount += topic.partitions.length;
-  ctx.touchedTopics.add(topic.name);
+  ctx.touchWholeTopic(topic.name);
   return ok(topicMetadata(topic));
 }
 
@@ -587,7 +587,7 @@ function restoreFromBackup(
     state.topics.set(topic.name, topic);
     state.topicsById.set(topic.id, topic);
     state.partitionCount += topic.partitions.length;
-    ctx.touchedTopics.add(topic.name);
+    ctx.touchWholeTopic(topic.name);
   }
   for (const id of brokerIds) ctx.touchedBrokers.add(id);
   return ok({

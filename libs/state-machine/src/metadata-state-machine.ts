@@ -137,7 +137,13 @@ export class MetadataStateMachine {
 
     const ctx = new ApplyContext(this.state, index, command.timestampMs);
     const result = applyCommand(ctx, command);
-    this.changeLog.record(index, ctx.touchedTopics, ctx.touchedBrokers, ctx.deletedTopics);
+    this.changeLog.record(
+      index,
+      ctx.touchedTopics,
+      ctx.touchedBrokers,
+      ctx.deletedTopics,
+      ctx.touchedPartitions,
+    );
     if (key !== undefined) {
       const stored = result.ok
         ? { ok: true, value: result.value }

@@ -64,7 +64,14 @@ export function intersect(ids: readonly number[], members: readonly number[]): n
  * partitions while keeping the indexes and invariants, and what it touched (for the change log).
  */
 export class ApplyContext {
+  /** Topics whose row or any partition changed (created, deleted, reconfigured, …). */
   readonly touchedTopics = new Set<string>();
+  /**
+   * Which partitions changed, by topic: a set of partition indexes, or `'all'` when the topic
+   * was created (or restored) and every partition is new. A topic in `touchedTopics` but not
+   * here changed only its own row (e.g. its config).
+   */
+  readonly touchedPartitions = new Map<string, Set<number> | 'all'>();
   readonly touchedBrokers = new Set<number>();
   /** Topics deleted by this command: name → topic id. */
   readonly deletedTopics = new Map<string, string>();
@@ -74,6 +81,22 @@ export class ApplyContext {
     readonly index: number,
     readonly timestampMs: number,
   ) {}
+
+  /** Records that partition `p` changed (its topic is touched too). */
+  touchPartition(p: PartitionRecord): void {
+    const name = p.topic.name;
+    this.touchedTopics.add(name);
+    const touched = this.touchedPartitions.get(name);
+    if (touched === 'all') return;
+    if (touched === undefined) this.touchedPartitions.set(name, new Set([p.index]));
+    else touched.add(p.index);
+  }
+
+  /** Records that topic `name` is new (created or restored): its row and every partition. */
+  touchWholeTopic(name: string): void {
+    this.touchedTopics.add(name);
+    this.touchedPartitions.set(name, 'all');
+  }
 
   isUnfenced(brokerId: number): boolean {
     const broker = this.state.brokers.get(brokerId);
@@ -191,7 +214,7 @@ export class ApplyContext {
     p.removing = interner.intern(next.removing);
     p.partitionEpoch++;
     p.lastUpdatedMs = this.timestampMs;
-    this.touchedTopics.add(p.topic.name);
+    this.touchPartition(p);
     return true;
   }
 
