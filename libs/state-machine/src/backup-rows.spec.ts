@@ -8,7 +8,8 @@ import {
   type TopicRow,
 } from './backup-rows';
 import type { RestoreFromBackupValue } from './apply-result';
-import { at, Harness, T0 } from './harness.test-util';
+import { at, Harness, snapshotText, T0 } from './harness.test-util';
+import { crc32 } from './crc32';
 import { MetadataStateMachine } from './metadata-state-machine';
 import { materialize, sequenceArbitrary } from './property.test-util';
 
@@ -147,6 +148,43 @@ describe('backup rows', () => {
     fresh.createTopic('new', 1, 1);
     expect(fresh.sm.topic('new')?.topicId).not.toBe(h.sm.topic('orders')?.topicId);
     fresh.sm.assertInvariants();
+  });
+
+  it('gives the restored cluster the next backup generation, kept in snapshots', () => {
+    const h = source();
+    expect(h.sm.backupGeneration()).toBe(0);
+    expect(h.sm.toBackupRows().generation).toBe(0);
+    const rows = h.sm.toBackupRows();
+    const plan = restoreCommandFromBackupRows(rows, {
+      timestampMs: h.now,
+      sourceVersion: rows.version,
+      sourceGeneration: 2,
+    });
+    expect(plan.command.backupGeneration).toBe(3);
+    const fresh = new Harness();
+    fresh.ok(plan.command);
+    expect(fresh.sm.backupGeneration()).toBe(3);
+    expect(fresh.sm.toBackupRows().generation).toBe(3);
+    fresh.ok({ type: 'UpdateTopicConfig', name: 'logs', config: { 'retention.ms': '9' } });
+    expect(fresh.sm.backupChangesSince(fresh.index - 1).generation).toBe(3);
+    expect(MetadataStateMachine.restore(fresh.sm.snapshot()).backupGeneration()).toBe(3);
+
+    // A command from before generations existed restores generation 1; a snapshot from before
+    // them reads as generation 0.
+    const { backupGeneration: _omitted, ...legacyCommand } = plan.command;
+    const old = new Harness();
+    old.ok(legacyCommand);
+    expect(old.sm.backupGeneration()).toBe(1);
+    const lines = snapshotText(fresh.sm)
+      .replace('"backupGeneration":3,', '')
+      .split('\n')
+      .slice(0, -2);
+    expect(lines.join('\n')).not.toContain('backupGeneration');
+    const body = new TextEncoder().encode(lines.map((line) => `${line}\n`).join(''));
+    const trailer = JSON.stringify({ t: 'end', lines: lines.length, crc32: crc32(body) });
+    const legacy = MetadataStateMachine.restore([body, new TextEncoder().encode(`${trailer}\n`)]);
+    expect(legacy.backupGeneration()).toBe(0);
+    expect(legacy.counts()).toEqual(fresh.sm.counts());
   });
 
   it('repairs inconsistent rows and says what it did', () => {
@@ -288,7 +326,7 @@ describe('backup rows', () => {
             model.apply(changes);
             sent = changes.version;
             nextFlush = i + 1 + (gaps[i % gaps.length] ?? 1);
-            const { version: _version, ...expected } = sm.toBackupRows();
+            const { version: _version, generation: _generation, ...expected } = sm.toBackupRows();
             expect(model.rows()).toEqual(expected);
           });
         },

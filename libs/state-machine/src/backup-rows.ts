@@ -28,6 +28,8 @@ export type { BrokerRow, PartitionRow, TopicRow };
 /** A full image of the state as rows, at metadata version `version`. */
 export interface BackupRows {
   readonly version: number;
+  /** The state's backup generation (see `MetadataState.backupGeneration`). */
+  readonly generation: number;
   readonly brokers: BrokerRow[];
   readonly topics: TopicRow[];
   readonly partitions: PartitionRow[];
@@ -111,6 +113,7 @@ function sortedTopics(state: MetadataState, names: Iterable<string>): TopicRecor
 function rowsOf(state: MetadataState, brokers: BrokerRecord[], topics: TopicRecord[]): BackupRows {
   return {
     version: state.version,
+    generation: state.backupGeneration,
     brokers: brokers.map(brokerRow),
     topics: topics.map(topicRow),
     partitions: topics.flatMap((t) => t.partitions.map(partitionRow)),
@@ -157,6 +160,7 @@ export function backupChangesSince(
   }
   return {
     version: state.version,
+    generation: state.backupGeneration,
     brokers: sortedBrokers(state, changed.brokers).map(brokerRow),
     topics: topics.map(topicRow),
     partitions,
@@ -197,7 +201,12 @@ export interface RestorePlan {
  */
 export function restoreCommandFromBackupRows(
   rows: BackupRowsInput,
-  options: { readonly timestampMs: number; readonly sourceVersion: number },
+  options: {
+    readonly timestampMs: number;
+    readonly sourceVersion: number;
+    /** The generation of the backup read (`backup_state.generation`); default 0. */
+    readonly sourceGeneration?: number;
+  },
 ): RestorePlan {
   const repairs: string[] = [];
   const brokers = new Map<number, BrokerRow>();
@@ -313,6 +322,7 @@ export function restoreCommandFromBackupRows(
       type: 'RestoreFromBackup',
       timestampMs: options.timestampMs,
       sourceVersion: options.sourceVersion,
+      backupGeneration: (options.sourceGeneration ?? 0) + 1,
       brokers: [...brokers.values()].sort((a, b) => a.brokerId - b.brokerId),
       topics: [...topics.values()],
       partitions: partitionRows,

@@ -553,6 +553,7 @@ function restoreFromBackup(
     state.lastBrokerEpoch = Math.max(state.lastBrokerEpoch, row.brokerEpoch);
   }
   state.topicIdSalt = (Math.imul(state.topicIdSalt, 31) + command.sourceVersion + 1) >>> 0;
+  state.backupGeneration = command.backupGeneration ?? 1;
   for (const row of command.topics) {
     const config = canonicalConfig(row.config);
     const topic: TopicRecord = {

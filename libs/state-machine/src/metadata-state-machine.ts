@@ -360,6 +360,15 @@ export class MetadataStateMachine {
 
   // ---- backup ----
 
+  /**
+   * The backup generation: 0 for a cluster never restored, one more than the backup's for a
+   * cluster restored from it (`RestoreFromBackup`). Backup rows of different generations
+   * number their Raft indices independently. O(1).
+   */
+  backupGeneration(): number {
+    return this.state.backupGeneration;
+  }
+
   /** The whole state as backup-table rows (for a full resync). O(cluster). */
   toBackupRows(): BackupRows {
     return backupRowsOf(this.state);

@@ -15,7 +15,8 @@ import { emptyState, type MetadataState } from './state';
  *
  * Format version 1, line by line:
  * 1. header: `{"t":"header","format":"dmq-metadata-snapshot","formatVersion":1,"version":…,
- *    "lastBrokerEpoch":…,"topicIdSalt":…,"idempotency":{"ttlMs":…,"maxEntries":…},
+ *    "lastBrokerEpoch":…,"topicIdSalt":…,"backupGeneration":…,
+ *    "idempotency":{"ttlMs":…,"maxEntries":…},
  *    "brokers":n,"topics":n,"partitions":n,"idempotencyKeys":n}`
  * 2. one line per broker, by id: `{"t":"b","id","host","port","rack","push","epoch","fenced","hb","reg"}`
  * 3. one line per topic, by name: `{"t":"t","name","id","rf","config","created","p":[…]}` where
@@ -76,6 +77,7 @@ export function* writeSnapshot(state: MetadataState, chunkBytes = 1 << 16): Gene
       version: state.version,
       lastBrokerEpoch: state.lastBrokerEpoch,
       topicIdSalt: state.topicIdSalt,
+      backupGeneration: state.backupGeneration,
       idempotency: {
         ttlMs: state.idempotency.options.ttlMs,
         maxEntries: state.idempotency.options.maxEntries,
@@ -282,6 +284,11 @@ export class SnapshotReader {
     state.version = int(value['version'], 'version');
     state.lastBrokerEpoch = int(value['lastBrokerEpoch'], 'lastBrokerEpoch');
     state.topicIdSalt = int(value['topicIdSalt'], 'topicIdSalt');
+    // Absent in snapshots written before backup generations existed.
+    state.backupGeneration =
+      value['backupGeneration'] === undefined
+        ? 0
+        : int(value['backupGeneration'], 'backupGeneration');
     this.header = {
       brokers: int(value['brokers'], 'brokers'),
       topics: int(value['topics'], 'topics'),

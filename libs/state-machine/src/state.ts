@@ -22,6 +22,13 @@ export interface MetadataState {
   lastBrokerEpoch: number;
   /** Mixed into derived topic ids; changed by `RestoreFromBackup`. */
   topicIdSalt: number;
+  /**
+   * Which lineage of Raft indices the backup rows of this state belong to: 0 for a cluster
+   * that was never restored, set by `RestoreFromBackup` to one more than the backup's (a
+   * restored cluster counts its Raft indices from 1 again, so its rows must not be compared
+   * with the lost cluster's).
+   */
+  backupGeneration: number;
   readonly brokers: Map<number, BrokerRecord>;
   readonly topics: Map<string, TopicRecord>;
   readonly topicsById: Map<string, TopicRecord>;
@@ -36,6 +43,7 @@ export function emptyState(idempotency: IdempotencyOptions): MetadataState {
     version: 0,
     lastBrokerEpoch: 0,
     topicIdSalt: 0,
+    backupGeneration: 0,
     brokers: new Map(),
     topics: new Map(),
     topicsById: new Map(),
