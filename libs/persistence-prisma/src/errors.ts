@@ -11,6 +11,7 @@ export type PersistenceErrorCode =
   | 'persistence/missing-migrations'
   | 'persistence/invalid-backup-row'
   | 'persistence/backup-cluster-mismatch'
+  | 'persistence/stale-generation'
   | 'persistence/backup-queue-closed';
 
 /** Base class of every error of `@dmq/persistence-prisma`; `code` is stable and documented. */

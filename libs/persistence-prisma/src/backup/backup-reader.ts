@@ -46,6 +46,7 @@ export class BackupReader {
           : {
               clusterId: state.clusterId,
               backedUpIndex: Number(state.backedUpIndex),
+              generation: state.generation,
               updatedAt: state.updatedAt,
             },
       brokers: brokers.map((b) => ({

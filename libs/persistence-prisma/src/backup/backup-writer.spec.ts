@@ -149,8 +149,10 @@ describe('BackupWriter (real PostgreSQL)', () => {
 
     expect(result).toEqual({
       backedUpIndex: 7,
+      generation: 0,
       upserted: { brokers: 1, topics: 1, partitions: 2 },
       deleted: { brokers: 0, topics: 0, partitions: 0 },
+      dropped: { olderGeneration: 0, newerGeneration: 0 },
     });
     const [storedBroker] = await prisma.broker.findMany();
     expect(storedBroker).toMatchObject({
@@ -463,6 +465,58 @@ describe('BackupWriter (real PostgreSQL)', () => {
     await writer.write([createTopic(4, 'gone', ID_C, 1)]);
     expect((await topics()).map((t) => t.name)).toEqual(['gone', 'old']);
     expect((await writer.readState())?.backedUpIndex).toBe(4);
+  });
+
+  it('rebases on the first full batch of a newer generation and drops older generations for good', async () => {
+    // The lost cluster (generation 0) backed up up to index 502.
+    await writer.write([
+      createTopic(500, 'old', ID_A, 2),
+      { raftIndex: 502, brokers: [broker(1)] },
+    ]);
+    // The restored cluster (generation 1): its changes before its full resync are dropped...
+    const early = await writer.write([
+      { ...createTopic(4, 'early', ID_C, 1), generation: 1, sinceIndex: 2 },
+    ]);
+    expect(early.dropped).toEqual({ olderGeneration: 0, newerGeneration: 1 });
+    expect(await writer.readState()).toMatchObject({ backedUpIndex: 502, generation: 0 });
+    expect((await topics()).map((t) => t.name)).toEqual(['old']);
+
+    // ...its full batch (a catch-up after a crash between the restore and its rebase, say)
+    // replaces everything, even grouped with a late job of the lost cluster and a later change.
+    const result = await writer.write([
+      { raftIndex: 503, generation: 0, brokers: [broker(1, { brokerEpoch: 7 })] },
+      { ...createTopic(3, 'old', ID_A, 1), brokers: [broker(2)], generation: 1, full: true },
+      { ...createTopic(5, 'later', ID_B, 1), generation: 1 },
+    ]);
+    expect(result).toMatchObject({
+      backedUpIndex: 5,
+      generation: 1,
+      dropped: { olderGeneration: 1, newerGeneration: 0 },
+    });
+    expect(await writer.readState()).toMatchObject({ backedUpIndex: 5, generation: 1 });
+    expect(await topics()).toEqual([
+      { name: 'later', topicId: ID_B, partitionCount: 1, raftIndex: 5 },
+      { name: 'old', topicId: ID_A, partitionCount: 1, raftIndex: 3 },
+    ]);
+    expect((await prisma.broker.findMany()).map((b) => b.brokerId)).toEqual([2]);
+
+    // The lost cluster's jobs still queued in Redis arrive late: dropped, whatever their index.
+    const late = await writer.write([
+      { raftIndex: 900, brokers: [broker(9)], deletedTopics: [{ name: 'old', topicId: ID_A }] },
+      { ...createTopic(901, 'zombie', ID_C, 1), generation: 0, full: true },
+    ]);
+    expect(late.dropped).toEqual({ olderGeneration: 2, newerGeneration: 0 });
+    expect((await topics()).map((t) => t.name)).toEqual(['later', 'old']);
+    expect((await prisma.broker.findMany()).map((b) => b.brokerId)).toEqual([2]);
+    expect(await writer.readState()).toMatchObject({ backedUpIndex: 5, generation: 1 });
+
+    // The restored cluster goes on as usual; a rebase back to an older generation is refused.
+    await writer.write([{ raftIndex: 6, generation: 1, brokers: [broker(3)] }]);
+    expect(await writer.readState()).toMatchObject({ backedUpIndex: 6, generation: 1 });
+    await expect(
+      writer.rebase({ ...createTopic(7, 'x', ID_C, 1), generation: 0, full: true }),
+    ).rejects.toMatchObject({ code: 'persistence/stale-generation' });
+    expect((await prisma.broker.findMany()).map((b) => b.brokerId)).toEqual([2, 3]);
   });
 
   it('rejects malformed rows without writing anything', async () => {

@@ -28,15 +28,68 @@ export interface BackupWriterOptions {
 export interface BackupWriteResult {
   /** `backup_state.backed_up_index` after the write. */
   backedUpIndex: number;
+  /** `backup_state.generation` after the write. */
+  generation: number;
   upserted: { brokers: number; topics: number; partitions: number };
   deleted: { brokers: number; topics: number; partitions: number };
+  /**
+   * Batches dropped, not written: of an older generation than the backup's (the lost cluster's
+   * jobs after a restore), or of a newer one whose full batch has not rebased the backup yet.
+   */
+  dropped: { olderGeneration: number; newerGeneration: number };
 }
 
 /** The backup's progress as recorded in `backup_state`. */
 export interface BackupStateRow {
   clusterId: string;
   backedUpIndex: number;
+  /** The lineage of the rows' Raft indices (see {@link BackupBatch.generation}). */
+  generation: number;
   updatedAt: Date;
+}
+
+/** Which of a write's batches are written, and how. */
+interface GenerationChoice {
+  /** The generation written (and stored in `backup_state`). */
+  generation: number;
+  /** Replace the whole backup (a full batch of a newer generation, or `rebase()`). */
+  rebase: boolean;
+  kept: BackupBatch[];
+  dropped: { olderGeneration: number; newerGeneration: number };
+}
+
+const generationOf = (batch: BackupBatch): number => batch.generation ?? 0;
+
+/**
+ * Picks the generation a write applies: the stored one, unless a full batch of a newer one
+ * is there to rebase the backup on (the newest such). Batches of other generations are dropped.
+ */
+function chooseGeneration(
+  batches: readonly BackupBatch[],
+  stored: number | undefined,
+  forceRebase: boolean,
+): GenerationChoice {
+  let generation: number;
+  let rebase = forceRebase;
+  if (forceRebase) {
+    generation = generationOf(batches[0] as BackupBatch);
+  } else if (stored === undefined) {
+    generation = Math.max(...batches.map(generationOf));
+  } else {
+    const newerFull = batches.filter((b) => b.full === true && generationOf(b) > stored);
+    rebase = newerFull.length > 0;
+    generation = rebase ? Math.max(...newerFull.map(generationOf)) : stored;
+  }
+  const kept = batches.filter((b) => generationOf(b) === generation);
+  return {
+    generation,
+    rebase,
+    kept,
+    dropped: {
+      olderGeneration: batches.filter((b) => generationOf(b) < generation).length,
+      newerGeneration: batches.filter((b) => generationOf(b) > generation).length,
+    },
+  };
 }
 
 interface Versioned<T> {
@@ -67,6 +120,13 @@ interface CoalescedBatch {
  * broker is never resurrected; a topic re-created under the same name (new id, larger index) is
  * accepted and sheds the old incarnation's partitions.
  *
+ * Generations: Raft indices are only comparable within one cluster's log. A cluster restored
+ * from this backup (`RestoreFromBackup`) starts again from index 1 under the next generation;
+ * its first full batch rebases the backup (all rows replaced, `backed_up_index` set to the
+ * batch's index, `generation` raised), and from then on batches of older generations — the
+ * lost cluster's jobs still queued in Redis — are dropped, as are a newer generation's
+ * incremental batches that arrive before its full batch (the full batch carries them).
+ *
  * One write is one transaction, serialised with other writers by an advisory lock; batch
  * upserts go through `INSERT … SELECT FROM jsonb_to_recordset(…) ON CONFLICT … DO UPDATE … WHERE`.
  */
@@ -95,7 +155,9 @@ export class BackupWriter {
 
   /**
    * Applies batches (e.g. several coalesced jobs) in one transaction; their order does not
-   * matter. Advances `backup_state.backed_up_index` to their largest Raft index, never back.
+   * matter. Advances `backup_state.backed_up_index` to their largest Raft index, never back
+   * within a generation; a full batch of a newer generation rebases the backup on it (see the
+   * class comment), batches of other generations are dropped (counted in the result).
    *
    * @throws {PersistenceError} `persistence/invalid-backup-row` for a malformed batch (retrying
    *   cannot help); `persistence/backup-cluster-mismatch` when the database holds another
@@ -113,7 +175,8 @@ export class BackupWriter {
    * ignore the restored cluster's changes. One transaction: the database holds either the old
    * backup or the new one.
    *
-   * @throws {PersistenceError} `persistence/invalid-backup-row` unless `full.full` is true.
+   * @throws {PersistenceError} `persistence/invalid-backup-row` unless `full.full` is true;
+   *   `persistence/stale-generation` when the backup already holds a newer generation.
    */
   async rebase(full: BackupBatch): Promise<BackupWriteResult> {
     if (full.full !== true) {
@@ -129,16 +192,35 @@ export class BackupWriter {
     if (batches.length === 0) {
       throw new PersistenceError('persistence/invalid-backup-row', 'write() needs a batch');
     }
-    const coalesced = coalesce(batches);
+    for (const batch of batches) validateBackupBatch(batch);
     const result = await this.prisma.$transaction(
       async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BACKUP_WRITE_LOCK_KEY}::bigint)`;
-        await this.checkCluster(tx);
+        const stored = await this.checkCluster(tx);
 
         const deleted = { brokers: 0, topics: 0, partitions: 0 };
         const upserted = { brokers: 0, topics: 0, partitions: 0 };
+        const choice = chooseGeneration(batches, stored?.generation, rebase);
+        if (rebase && stored !== undefined && choice.generation < stored.generation) {
+          throw new PersistenceError(
+            'persistence/stale-generation',
+            `The backup holds generation ${stored.generation}; a rebase on generation ` +
+              `${choice.generation} would replace a newer cluster's backup with an older one's.`,
+          );
+        }
+        const { dropped } = choice;
+        if (choice.kept.length === 0) {
+          return {
+            backedUpIndex: stored?.backedUpIndex ?? 0,
+            generation: stored?.generation ?? choice.generation,
+            upserted,
+            deleted,
+            dropped,
+          };
+        }
+        const coalesced = coalesce(choice.kept);
 
-        if (rebase) {
+        if (choice.rebase) {
           deleted.partitions += await tx.$executeRaw`DELETE FROM partitions`;
           deleted.topics += await tx.$executeRaw`DELETE FROM topics`;
           deleted.brokers += await tx.$executeRaw`DELETE FROM brokers`;
@@ -319,22 +401,35 @@ export class BackupWriter {
           deleted.partitions += removed.partitions;
         }
 
+        // (A rebase has set backed_up_index to 0 above, so GREATEST takes the new index.)
         const states = await tx.$queryRaw<{ backed_up_index: bigint }[]>`
-          INSERT INTO backup_state AS s (id, cluster_id, backed_up_index, updated_at)
-          VALUES (1, ${this.clusterId}, ${coalesced.maxIndex}::bigint, now())
+          INSERT INTO backup_state AS s (id, cluster_id, backed_up_index, generation, updated_at)
+          VALUES (1, ${this.clusterId}, ${coalesced.maxIndex}::bigint, ${choice.generation}, now())
           ON CONFLICT (id) DO UPDATE SET
             backed_up_index = GREATEST(s.backed_up_index, EXCLUDED.backed_up_index),
+            generation = EXCLUDED.generation,
             updated_at = EXCLUDED.updated_at
           RETURNING backed_up_index`;
         const backedUpIndex = Number(states[0]?.backed_up_index ?? coalesced.maxIndex);
-        return { backedUpIndex, upserted, deleted };
+        return { backedUpIndex, generation: choice.generation, upserted, deleted, dropped };
       },
       { timeout: this.transactionTimeoutMs, maxWait: this.transactionTimeoutMs },
     );
-    this.logger.debug(
-      { batches: batches.length, raftIndex: coalesced.maxIndex, ...result },
-      'Backup batch written',
-    );
+    const { olderGeneration, newerGeneration } = result.dropped;
+    if (olderGeneration > 0) {
+      this.logger.warn(
+        { dropped: olderGeneration, generation: result.generation },
+        'Dropped backup jobs of an older generation (a cluster lost before a restore)',
+      );
+    }
+    if (newerGeneration > 0) {
+      this.logger.info(
+        { dropped: newerGeneration, generation: result.generation },
+        'Dropped backup jobs of a newer generation: the backup is not rebased on it yet ' +
+          '(its full resync carries their changes)',
+      );
+    }
+    this.logger.debug({ batches: batches.length, ...result }, 'Backup batch written');
     return result;
   }
 
@@ -345,21 +440,28 @@ export class BackupWriter {
     return {
       clusterId: row.clusterId,
       backedUpIndex: Number(row.backedUpIndex),
+      generation: row.generation,
       updatedAt: row.updatedAt,
     };
   }
 
-  private async checkCluster(tx: TransactionClient): Promise<void> {
-    const rows = await tx.$queryRaw<{ cluster_id: string }[]>`
-      SELECT cluster_id FROM backup_state WHERE id = 1`;
-    const stored = rows[0]?.cluster_id;
-    if (stored !== undefined && stored !== this.clusterId) {
+  /** Reads `backup_state` (locked by the caller) and refuses another cluster's backup. */
+  private async checkCluster(
+    tx: TransactionClient,
+  ): Promise<{ backedUpIndex: number; generation: number } | undefined> {
+    const rows = await tx.$queryRaw<
+      { cluster_id: string; backed_up_index: bigint; generation: number }[]
+    >`SELECT cluster_id, backed_up_index, generation FROM backup_state WHERE id = 1`;
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    if (row.cluster_id !== this.clusterId) {
       throw new PersistenceError(
         'persistence/backup-cluster-mismatch',
-        `The backup database holds cluster ${stored}'s backup; this is cluster ` +
+        `The backup database holds cluster ${row.cluster_id}'s backup; this is cluster ` +
           `${this.clusterId}. Give each cluster its own database.`,
       );
     }
+    return { backedUpIndex: Number(row.backed_up_index), generation: row.generation };
   }
 
   /** Full resync: removes (and tombstones) what the state at `full.raftIndex` no longer has. */
@@ -453,6 +555,7 @@ function checkIds(value: unknown, what: string): void {
  */
 export function validateBackupBatch(batch: BackupBatch): void {
   checkInteger(batch.raftIndex, 'raftIndex', 1);
+  if (batch.generation !== undefined) checkInteger(batch.generation, 'generation', 0);
   if (batch.sinceIndex !== undefined) checkInteger(batch.sinceIndex, 'sinceIndex', 0);
   for (const row of batch.brokers ?? []) {
     const at = `broker ${JSON.stringify(row.brokerId)}`;
@@ -505,7 +608,7 @@ function keepNewest<K, T>(map: Map<K, Versioned<T>>, key: K, raftIndex: number, 
 }
 
 /**
- * Reduces batches to one version per key, which also keeps `INSERT … ON CONFLICT` from
+ * Reduces (validated) batches to one version per key, which also keeps `INSERT … ON CONFLICT` from
  * touching a row twice in one statement (an error in PostgreSQL).
  */
 function coalesce(batches: readonly BackupBatch[]): CoalescedBatch {
@@ -519,7 +622,6 @@ function coalesce(batches: readonly BackupBatch[]): CoalescedBatch {
     full: undefined,
   };
   for (const batch of batches) {
-    validateBackupBatch(batch);
     const index = batch.raftIndex;
     result.maxIndex = Math.max(result.maxIndex, index);
     for (const row of batch.brokers ?? []) keepNewest(result.brokers, row.brokerId, index, row);

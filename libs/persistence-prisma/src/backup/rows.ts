@@ -63,6 +63,12 @@ export interface DeletedTopic {
 export interface BackupBatch {
   /** Raft index of the state the rows reflect (the entry's index; for a resync, the applied index). */
   raftIndex: number;
+  /**
+   * The backup generation of the cluster that made the batch (absent: 0). A cluster restored
+   * from the backup has the next generation; the writer drops batches of older generations
+   * and rebases the backup on a newer generation's full batch (see `BackupWriter`).
+   */
+  generation?: number;
   brokers?: readonly BrokerRow[];
   deletedBrokerIds?: readonly number[];
   topics?: readonly TopicRow[];

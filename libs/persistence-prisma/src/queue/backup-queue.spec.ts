@@ -287,6 +287,29 @@ describe('BackupQueue and BackupWorker (real Redis)', () => {
     expect(counts['waiting']).toBe(2);
   });
 
+  it("queues a restored cluster's jobs even when the lost cluster's jobs of the same indices are held", async () => {
+    const queue = startQueue();
+    for (const batch of [
+      change(8),
+      { ...change(8), full: true },
+      { ...change(8), generation: 1 },
+      { ...change(8), generation: 1, sinceIndex: 2 },
+      { ...change(8), generation: 1, full: true },
+    ]) {
+      queue.enqueue(batch);
+      await queue.flushed();
+    }
+
+    const jobs = await queue.queue.getJobs(['waiting']);
+    expect(jobs.map((job) => job.id).sort()).toEqual([
+      'full-8',
+      'g1-full-8',
+      'g1-idx-2-8',
+      'g1-idx-8',
+      'idx-8',
+    ]);
+  });
+
   it('queues a catch-up batch even when the one-entry job of its index exists', async () => {
     const queue = startQueue();
     queue.enqueue(change(8));

@@ -62,11 +62,18 @@ export interface DeadLetter {
 
 const ADD_CHUNK = 500;
 
-/** `full-<n>` for a resync, `idx-<since>-<n>` for a catch-up batch, `idx-<n>` for one entry. */
-function jobIdOf(batch: BackupBatch): string {
-  if (batch.full) return `full-${batch.raftIndex}`;
-  if (batch.sinceIndex !== undefined) return `idx-${batch.sinceIndex}-${batch.raftIndex}`;
-  return `idx-${batch.raftIndex}`;
+/**
+ * `full-<n>` for a resync, `idx-<since>-<n>` for a catch-up batch, `idx-<n>` for one entry;
+ * prefixed with `g<generation>-` from generation 1 on, so that a restored cluster's jobs (its
+ * Raft indices start again from 1) are not taken for the lost cluster's jobs still in Redis.
+ */
+export function jobIdOf(batch: BackupBatch): string {
+  const prefix = batch.generation ? `g${batch.generation}-` : '';
+  if (batch.full) return `${prefix}full-${batch.raftIndex}`;
+  if (batch.sinceIndex !== undefined) {
+    return `${prefix}idx-${batch.sinceIndex}-${batch.raftIndex}`;
+  }
+  return `${prefix}idx-${batch.raftIndex}`;
 }
 
 /**
@@ -161,8 +168,16 @@ export class BackupQueue {
     }
     if (batch.full) {
       // It holds the whole state at its index: every older change still buffered, and every
-      // change dropped so far, is superseded by it.
-      this.buffer = this.buffer.filter((queued) => queued.raftIndex > batch.raftIndex);
+      // change dropped so far, is superseded by it (and so is every change of an older
+      // generation, which the writer would drop anyway).
+      const generation = batch.generation ?? 0;
+      this.buffer = this.buffer.filter((queued) => {
+        const queuedGeneration = queued.generation ?? 0;
+        return (
+          queuedGeneration > generation ||
+          (queuedGeneration === generation && queued.raftIndex > batch.raftIndex)
+        );
+      });
       this.dropped = 0;
       this.needsResync = false;
     }
