@@ -68,7 +68,10 @@ interface PeerLog {
  * until they do: every node must be seen without a log.
  *
  * After the command commits, the backup is rebased on the restored cluster (its Raft indices
- * start again from 1, below the rows' indices) with a full backup of the restored state.
+ * start again from 1, below the rows' indices) with a full backup of the restored state. The
+ * restored state has the next backup generation: should this node crash before the rebase,
+ * the next leader's catch-up finds the backup of an older generation and rebases it, and the
+ * lost cluster's jobs still in Redis are dropped by the writer.
  *
  * @returns the index of the committed command, or undefined when there was nothing to do.
  */
@@ -127,6 +130,7 @@ export async function restoreFromBackup(
       const plan = restoreCommandFromBackupRows(contents, {
         timestampMs: Date.now(),
         sourceVersion: contents.state.backedUpIndex,
+        sourceGeneration: contents.state.generation,
       });
       for (const repair of plan.repairs.slice(0, 100))
         logger.warn({ repair }, 'backup row repaired');
