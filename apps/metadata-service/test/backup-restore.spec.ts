@@ -4,6 +4,7 @@
  * still has a log refuses, and says why.
  */
 import type { BrokerInfo, TopicMetadata } from '@dmq/api-contracts';
+import { BackupQueue } from '@dmq/persistence-prisma';
 import { LocalCluster, pollUntil } from './harness/local-cluster';
 import {
   apiView,
@@ -15,10 +16,16 @@ import {
 
 jest.setTimeout(180_000);
 
+interface Snapshot {
+  topics: TopicMetadata[];
+  brokers: BrokerInfo[];
+}
+
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
   let db: TestDatabase;
+  const databases: TestDatabase[] = [];
   const clusters: LocalCluster[] = [];
 
   beforeAll(async () => {
@@ -27,6 +34,7 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
   afterAll(async () => {
     for (const cluster of clusters) await cluster.stop();
     await db?.drop();
+    for (const database of databases) await database.drop();
   });
 
   const env = (queue: string, extra: Record<string, string> = {}) => ({
@@ -48,9 +56,7 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
     return cluster;
   }
 
-  async function snapshotOf(
-    cluster: LocalCluster,
-  ): Promise<{ topics: TopicMetadata[]; brokers: BrokerInfo[] }> {
+  async function snapshotOf(cluster: LocalCluster): Promise<Snapshot> {
     const client = cluster.client();
     try {
       return { topics: await client.listTopics(), brokers: await client.listBrokers() };
@@ -182,4 +188,144 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
     expect(refusal['code']).toBe('restore/node-has-log');
     expect(String(refusal.msg)).toMatch(/started with a Raft log/);
   });
+
+  it("survives a crash between the restore and its rebase, and drops the lost cluster's queued jobs", async () => {
+    // Both clusters use the same queue, as they do with the default DMQ_BACKUP_QUEUE.
+    const queueName = uniqueQueueName('shared');
+    const crashDb = await createTestDatabase('restore_crash');
+    databases.push(crashDb);
+    const crashEnv = { DMQ_CLUSTER_ID: 'crash-test', DATABASE_URL: crashDb.url };
+    const backedUp = (state: Snapshot) => backedUpIn(crashDb, state);
+    const lost = await startCluster(queueName, crashEnv);
+    const client = lost.client();
+    for (const brokerId of [1, 2])
+      await client.registerBroker({ brokerId, host: '127.0.0.1', port: 9290 + brokerId });
+    await client.createTopic({ name: 'orders', partitions: 3, replicationFactor: 2 });
+    await client.createTopic({ name: 'audit', partitions: 1, replicationFactor: 1 });
+    await client.close();
+    const before = await snapshotOf(lost);
+    await backedUp(before);
+    await lost.stop();
+    // The database as the lost cluster left it (the restore reads it, then rebases it).
+    const tables = [
+      'brokers',
+      'broker_tombstones',
+      'topics',
+      'topic_tombstones',
+      'partitions',
+      'backup_state',
+    ];
+    for (const table of tables) {
+      await crashDb.query(`DROP TABLE IF EXISTS saved_${table}`);
+      await crashDb.query(`CREATE TABLE saved_${table} AS TABLE ${table}`);
+    }
+    const [lostState] = await crashDb.query<{ backed_up_index: string; generation: number }>(
+      'SELECT backed_up_index, generation FROM backup_state',
+    );
+    expect(lostState?.generation).toBe(0);
+
+    const restored = await startCluster(queueName, {
+      ...crashEnv,
+      DMQ_RESTORE_FROM_BACKUP: 'on',
+    });
+    await pollUntil(
+      'the restore rebased the backup on generation 1',
+      async () => {
+        const [row] = await crashDb.query<{ generation: number }>(
+          'SELECT generation FROM backup_state',
+        );
+        return row?.generation === 1 ? true : undefined;
+      },
+      60_000,
+      100,
+    );
+
+    // The crash: every node dies, and the backup is as it was before the rebase.
+    for (const node of restored.nodes) await node.kill('SIGKILL');
+    for (const table of tables) {
+      await crashDb.query(`TRUNCATE ${table}`);
+      await crashDb.query(`INSERT INTO ${table} SELECT * FROM saved_${table}`);
+    }
+    for (const node of restored.nodes) await node.start();
+    await restored.waitForLeader();
+
+    // The next leader's catch-up sees a backup of an older generation and rebases it: the
+    // tables show the restored state (brokers FENCED until they register again), not the
+    // lost cluster's (ONLINE), although the lost cluster's indices are larger.
+    const expected = await snapshotOf(restored);
+    expect(expected.brokers.every((b) => b.status === 'FENCED')).toBe(true);
+    await backedUp(expected);
+    const [rebased] = await crashDb.query<{ backed_up_index: string; generation: number }>(
+      'SELECT backed_up_index, generation FROM backup_state',
+    );
+    expect(rebased?.generation).toBe(1);
+    expect(Number(rebased?.backed_up_index)).toBeLessThan(Number(lostState?.backed_up_index));
+
+    // A job of the lost cluster, retried late from Redis with a larger index: dropped.
+    const queue = new BackupQueue({ redisUrl: REDIS_URL, queueName });
+    try {
+      const lateIndex = Number(lostState?.backed_up_index) + 1_000;
+      queue.enqueue({
+        raftIndex: lateIndex,
+        brokers: [
+          {
+            brokerId: 99,
+            host: '127.0.0.1',
+            port: 9399,
+            rack: null,
+            brokerEpoch: 1,
+            status: 'ONLINE',
+            pushEndpoint: null,
+            lastHeartbeatAtMs: null,
+            registeredAtMs: Date.now(),
+          },
+        ],
+        deletedTopics: [
+          {
+            name: 'orders',
+            topicId: before.topics.find((t) => t.name === 'orders')?.topicId ?? '',
+          },
+        ],
+      });
+      await queue.flushed();
+      await pollUntil(
+        "the lost cluster's late job was processed",
+        async () =>
+          (await queue.queue.getJobState(`idx-${lateIndex}`)) === 'completed' ? true : undefined,
+        30_000,
+        50,
+      );
+    } finally {
+      await queue.close();
+    }
+    const stored = await readBackup(crashDb);
+    expect({ brokers: stored.brokers, topics: stored.topics }).toEqual(
+      apiView(expected.topics, expected.brokers),
+    );
+
+    // The restored cluster's own changes keep landing.
+    const restoredClient = restored.client();
+    try {
+      await restoredClient.deleteTopic('audit');
+    } finally {
+      await restoredClient.close();
+    }
+    await backedUp(await snapshotOf(restored));
+  });
+
+  /** Waits until the backup tables of `database` show `state` (as the API shows it). */
+  async function backedUpIn(database: TestDatabase, state: Snapshot) {
+    const expected = JSON.stringify(apiView(state.topics, state.brokers));
+    await pollUntil(
+      'the backup shows the state',
+      async () => {
+        const stored = await readBackup(database);
+        return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) === expected
+          ? true
+          : undefined;
+      },
+      60_000,
+      100,
+    );
+  }
 });

@@ -5,6 +5,7 @@ import type { BackupChanges, BackupRows } from '@dmq/state-machine';
 export function toBatch(changes: BackupChanges | (BackupRows & { full: true })): BackupBatch {
   return {
     raftIndex: changes.version,
+    ...(changes.generation > 0 ? { generation: changes.generation } : {}),
     brokers: changes.brokers,
     topics: changes.topics,
     // Rows made from the live state always carry their topic's incarnation id.

@@ -75,8 +75,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * - Catch-up instead of loss: when a node becomes leader, and whenever Redis (queue health
  *   back to `ok`) or PostgreSQL (reachable again) return, the leader compares
  *   `backup_state.backed_up_index` with its applied index and enqueues the changes after it
- *   as one job, or a full resync when the gap is beyond the change log or unknown. A queue
- *   that dropped jobs, and `POST /backup/resync`, enqueue a full resync.
+ *   as one job, or a full resync when the gap is beyond the change log or unknown, or when
+ *   the backup is of another generation (a restore whose rebase never happened: the full
+ *   batch of the newer generation rebases it). A queue that dropped jobs, and
+ *   `POST /backup/resync`, enqueue a full resync.
  * - Workers run on every node (BullMQ spreads the jobs); each upsert only moves rows forward,
  *   so duplicates and late jobs are harmless.
  * - PostgreSQL or Redis down at start only delays the backup: migrations are retried in the
@@ -166,7 +168,20 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     let stored: number | undefined;
     try {
       const row = await withTimeout(writer.readState(), STATE_READ_TIMEOUT_MS, 'backup_state');
-      stored = row === null ? 0 : row.backedUpIndex;
+      const generation = state.current.backupGeneration();
+      if (row !== null && row.generation !== generation) {
+        // Another lineage of Raft indices: the backup of the cluster this one was restored
+        // from (the rebase after the restore did not happen), or of a cluster restored from
+        // this one's backup (this cluster's jobs are then dropped).
+        logger.warn(
+          { backupGeneration: row.generation, generation, backedUpIndex: row.backedUpIndex },
+          row.generation < generation
+            ? 'the backup is of an older generation: rebasing it with a full backup'
+            : 'the backup belongs to a newer generation (a cluster restored from it): this ' +
+                "cluster's changes are not backed up any more",
+        );
+      }
+      stored = row === null || row.generation !== generation ? 0 : row.backedUpIndex;
       databaseReachable = true;
       backedUpIndex = stored;
     } catch (err) {
@@ -310,7 +325,11 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       (row) => {
         const wasReachable = databaseReachable;
         databaseReachable = true;
-        backedUpIndex = row === null ? 0 : Number(row.backedUpIndex);
+        // Indices of another generation say nothing about this cluster's progress.
+        backedUpIndex =
+          row === null || row.generation !== state.current.backupGeneration()
+            ? 0
+            : row.backedUpIndex;
         while (
           appliedHead < appliedAt.length &&
           (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
