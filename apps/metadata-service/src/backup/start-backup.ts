@@ -50,6 +50,12 @@ const DISABLED: BackupStatus = {
   lagMs: null,
 };
 
+/**
+ * How often the leader reads `backup_state`: the lag it reports is late by up to this much
+ * (workers of every node write, so the leader learns their progress from the database).
+ */
+const STATUS_POLL_MS = 200;
+
 /** Longest wait for `backup_state` when deciding what a catch-up must send. */
 const STATE_READ_TIMEOUT_MS = 2_000;
 
@@ -319,33 +325,42 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     }
   });
 
+  // The leader's view of the backup's progress (for the lag in /cluster and /metrics, and to
+  // notice PostgreSQL coming back): one small read every STATUS_POLL_MS, never two at once.
+  let polling = false;
   const poll = setInterval(() => {
-    if (closed || !raft.isLeader()) return;
-    writer.readState().then(
-      (row) => {
-        const wasReachable = databaseReachable;
-        databaseReachable = true;
-        // Indices of another generation say nothing about this cluster's progress.
-        backedUpIndex =
-          row === null || row.generation !== state.current.backupGeneration()
-            ? 0
-            : row.backedUpIndex;
-        while (
-          appliedHead < appliedAt.length &&
-          (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
-        )
-          appliedHead += 1;
-        compactApplied();
-        // PostgreSQL is back: jobs may have been dead-lettered meanwhile.
-        if (!wasReachable) startCatchUp('database-back');
-      },
-      (err: unknown) => {
-        if (databaseReachable)
-          logger.warn({ err: (err as Error).message }, 'backup database unreachable');
-        databaseReachable = false;
-      },
-    );
-  }, 1_000);
+    if (closed || polling || !raft.isLeader()) return;
+    polling = true;
+    writer
+      .readState()
+      .finally(() => {
+        polling = false;
+      })
+      .then(
+        (row) => {
+          const wasReachable = databaseReachable;
+          databaseReachable = true;
+          // Indices of another generation say nothing about this cluster's progress.
+          backedUpIndex =
+            row === null || row.generation !== state.current.backupGeneration()
+              ? 0
+              : row.backedUpIndex;
+          while (
+            appliedHead < appliedAt.length &&
+            (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
+          )
+            appliedHead += 1;
+          compactApplied();
+          // PostgreSQL is back: jobs may have been dead-lettered meanwhile.
+          if (!wasReachable) startCatchUp('database-back');
+        },
+        (err: unknown) => {
+          if (databaseReachable)
+            logger.warn({ err: (err as Error).message }, 'backup database unreachable');
+          databaseReachable = false;
+        },
+      );
+  }, STATUS_POLL_MS);
   poll.unref();
 
   const restore = config.restoreFromBackup

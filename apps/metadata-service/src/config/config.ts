@@ -96,7 +96,7 @@ const envSchema = z.object({
     .regex(/^rediss?:\/\//, { error: 'must be a redis:// URL' })
     .default('redis://127.0.0.1:6379'),
   DMQ_BACKUP: z.enum(['on', 'off']).default('on'),
-  DMQ_BACKUP_CONCURRENCY: integer(1, 64).default(2),
+  DMQ_BACKUP_CONCURRENCY: integer(1, 64).default(16),
   // BullMQ queue names may not contain ':' (its key separator).
   DMQ_BACKUP_QUEUE: z
     .string()
