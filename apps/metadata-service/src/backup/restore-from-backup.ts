@@ -1,7 +1,12 @@
 import { clusterStatusSchema } from '@dmq/api-contracts';
 import type { BackupReader, BackupWriter } from '@dmq/persistence-prisma';
-import type { RaftNode } from '@dmq/raft-core';
-import { encodeCommand, restoreCommandFromBackupRows, type ApplyResult } from '@dmq/state-machine';
+import { NONE, type RaftNode } from '@dmq/raft-core';
+import {
+  encodeCommand,
+  restoreCommandFromBackupRows,
+  type ApplyResult,
+  type RestoreFromBackupValue,
+} from '@dmq/state-machine';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/config';
 import type { MetadataState } from '../node/metadata-state';
@@ -49,10 +54,21 @@ export interface RestoreFromBackupOptions {
 /** What a peer said about its log. */
 interface PeerLog {
   readonly id: number;
+  readonly lastIndex: number;
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
 }
+
+/** Another node's `RestoreFromBackup` was applied here while this node waited: not a refusal. */
+class RestoredElsewhere extends Error {
+  constructor(readonly index: number) {
+    super(`RestoreFromBackup applied at index ${index}`);
+  }
+}
+
+/** How long the leader waits before asking peers that did not answer again. */
+const PEER_RETRY_MS = 1_000;
 
 /**
  * Disaster recovery, the `DMQ_RESTORE_FROM_BACKUP=on` opt-in: bootstraps a brand-new cluster
@@ -61,11 +77,18 @@ interface PeerLog {
  * It runs on the node that started with a brand-new data directory, once it leads and has
  * committed the first entry of its term (so it has applied everything committed before).
  * It refuses — logging why, at error level, with the code of {@link RestoreRefusedError} —
- * when this node started with a log, when any peer reports a log (a snapshot, or a commit or
- * applied index beyond this leader's log: it was not built by this cluster), when the state is
- * not empty (someone else restored, or clients wrote first), when the backup belongs to
- * another cluster id, or when the backup is empty. Peers that do not answer are asked again
- * until they do: every node must be seen without a log.
+ * when this node started with a log, when any peer reports a log (a snapshot, or a last,
+ * commit or applied index beyond this leader's log: it was not built by this cluster), when
+ * the state is not empty (someone else restored, or clients wrote first), when the backup
+ * belongs to another cluster id, or when the backup is empty. Peers that do not answer are
+ * asked again every second until they do: every node must be seen without a log.
+ *
+ * Every wait (for the backup database, for leadership, between two rounds of peer checks)
+ * ends at once when the state stops being empty: entries of another node's log arrived (a
+ * node still had its log and leads now), or clients wrote first — refused with
+ * `restore/state-not-empty`; or another node's restore was applied here — logged at info
+ * level, nothing to do. A leader that finds a peer with a log hands leadership to that peer
+ * after refusing, so the cluster keeps that log rather than this node's empty one.
  *
  * After the command commits, the backup is rebased on the restored cluster (its Raft indices
  * start again from 1, below the rows' indices) with a full backup of the restored state. The
@@ -79,6 +102,54 @@ export async function restoreFromBackup(
   options: RestoreFromBackupOptions,
 ): Promise<number | undefined> {
   const { config, state, raft, logger, signal } = options;
+  // Registered first: a restore applied here by another leader is told apart from other entries.
+  let restoredAt: number | undefined;
+  const unsubscribe = state.onApplied((index, result) => {
+    if (restoredAt === undefined && isRestoreResult(result)) restoredAt = index;
+  });
+  /** A peer with a log, found while this node led in `term`: leadership goes to it. */
+  let handOverTo: { peer: PeerLog; term: number } | undefined;
+
+  /** Throws when the state is no longer empty (checked after every wait). */
+  const assertEmpty = (): void => {
+    const counts = state.current.counts();
+    if (counts.brokers === 0 && counts.topics === 0) return;
+    if (restoredAt !== undefined) throw new RestoredElsewhere(restoredAt);
+    const status = raft.status();
+    const source =
+      status.lead !== NONE && status.lead !== config.nodeId
+        ? `entries of node ${status.lead}'s Raft log (the leader in term ${status.term}) were ` +
+          'applied here: a node still had its log, and the cluster keeps it'
+        : 'clients wrote to this cluster first, or a node still had its log';
+    throw new RestoreRefusedError(
+      'restore/state-not-empty',
+      `the cluster's state is not empty (${counts.brokers} brokers, ${counts.topics} topics ` +
+        `at version ${counts.version}): ${source}. Nothing was read back from the backup. ` +
+        'Unset DMQ_RESTORE_FROM_BACKUP; to restore anyway, stop every node and wipe every ' +
+        'data directory first.',
+    );
+  };
+
+  /**
+   * Waits until `done()` holds or `ms` pass, re-checking the state after every event (a state
+   * change, a role or leader change, the end of `also`). Returns false when shutting down.
+   */
+  const waitUntil = async (
+    done: () => boolean,
+    ms?: number,
+    also?: Promise<unknown>,
+  ): Promise<boolean> => {
+    const deadline = ms === undefined ? undefined : Date.now() + ms;
+    for (;;) {
+      if (signal.aborted) return false;
+      assertEmpty();
+      if (done()) return true;
+      const left = deadline === undefined ? undefined : deadline - Date.now();
+      if (left !== undefined && left <= 0) return true;
+      await nextEvent(options, left, also);
+    }
+  };
+
   try {
     if (!options.startedWithoutLog) {
       const status = raft.status();
@@ -89,30 +160,55 @@ export async function restoreFromBackup(
           'logs are all gone. Unset DMQ_RESTORE_FROM_BACKUP.',
       );
     }
-    await options.migrated;
+    let migrated = false;
+    const settled = options.migrated.then(
+      () => (migrated = true),
+      () => (migrated = true),
+    );
+    if (!(await waitUntil(() => migrated, undefined, settled))) return undefined;
+    await options.migrated; // a failure ends the restore, as it always did
     for (;;) {
-      if (signal.aborted) return undefined;
-      await leadership(raft, signal);
-      if (signal.aborted) return undefined;
-      assertEmpty(state);
+      if (!(await waitUntil(() => raft.isLeader()))) return undefined;
       const term = raft.status().term;
+      const leads = (): boolean => raft.isLeader() && raft.status().term === term;
       try {
         // The first commit of the term: everything committed before is applied here now.
         await raft.readIndex();
       } catch {
         continue;
       }
-      if (!raft.isLeader() || raft.status().term !== term) continue;
-      assertEmpty(state);
-      const unreachable = await checkPeers(options, raft.status().lastIndex);
+      if (signal.aborted) return undefined;
+      assertEmpty();
+      if (!leads()) continue;
+      const ownLastIndex = raft.status().lastIndex;
+      const peers = await askPeers(options);
+      if (signal.aborted) return undefined;
+      assertEmpty();
+      const withLog = peers.find(
+        (peer): peer is PeerLog => typeof peer !== 'number' && hasLog(peer, ownLastIndex),
+      );
+      if (withLog !== undefined) {
+        if (leads()) handOverTo = { peer: withLog, term };
+        throw new RestoreRefusedError(
+          'restore/peer-has-log',
+          `node ${withLog.id} still has a Raft log (last index ${withLog.lastIndex}, commit ` +
+            `index ${withLog.commitIndex}, snapshot index ${withLog.snapshotIndex}; this ` +
+            `leader's log ends at ${ownLastIndex}). The backup is read back only for a cluster ` +
+            `whose logs are all gone: nothing was restored, and the cluster keeps node ` +
+            `${withLog.id}'s log. Unset DMQ_RESTORE_FROM_BACKUP; to restore anyway, stop ` +
+            'every node and wipe every data directory first.',
+        );
+      }
+      const unreachable = peers.filter((peer): peer is number => typeof peer === 'number');
       if (unreachable.length > 0) {
         logger.warn(
           { unreachable },
           `restore waits: cannot yet verify that nodes ${unreachable.join(', ')} have no Raft log`,
         );
-        await delay(1_000, signal);
+        if (!(await waitUntil(() => !leads(), PEER_RETRY_MS))) return undefined;
         continue;
       }
+      if (!leads()) continue;
       const contents = await options.reader.readAll();
       if (contents.state === null) {
         throw new RestoreRefusedError(
@@ -136,8 +232,9 @@ export async function restoreFromBackup(
         logger.warn({ repair }, 'backup row repaired');
       if (plan.repairs.length > 100)
         logger.warn({ more: plan.repairs.length - 100 }, 'more backup rows repaired');
-      if (!raft.isLeader() || raft.status().term !== term) continue;
-      assertEmpty(state);
+      if (signal.aborted) return undefined;
+      assertEmpty();
+      if (!leads()) continue;
       const committed = await raft.propose(encodeCommand(plan.command));
       if (!committed.result.ok) {
         if (state.current.counts().topics > 0 || state.current.counts().brokers > 0) {
@@ -168,63 +265,139 @@ export async function restoreFromBackup(
       return committed.index;
     }
   } catch (err) {
+    if (err instanceof RestoredElsewhere) {
+      logger.info(
+        { index: err.index },
+        `Restore from backup done by another node (RestoreFromBackup applied at index ` +
+          `${err.index}): nothing to do on this node. Unset DMQ_RESTORE_FROM_BACKUP.`,
+      );
+      return undefined;
+    }
     if (err instanceof RestoreRefusedError) {
       logger.error({ code: err.code }, `Restore from backup refused: ${err.message}`);
+      if (handOverTo !== undefined) await handOver(options, handOverTo.peer, handOverTo.term);
       return undefined;
     }
     throw err;
+  } finally {
+    unsubscribe();
   }
 }
 
-function assertEmpty(state: MetadataState): void {
-  const counts = state.current.counts();
-  if (counts.brokers > 0 || counts.topics > 0) {
-    throw new RestoreRefusedError(
-      'restore/state-not-empty',
-      `the cluster's state is not empty (${counts.brokers} brokers, ${counts.topics} topics ` +
-        `at version ${counts.version}): it was restored already, or written to first`,
-    );
-  }
+/** The fields of a `RestoreFromBackup` outcome, all numbers: no other command's value has them. */
+const RESTORE_VALUE_KEYS: ReadonlyArray<keyof RestoreFromBackupValue> = [
+  'brokers',
+  'topics',
+  'partitions',
+];
+
+/** The outcome of a `RestoreFromBackup` command (applied entries carry no command type). */
+function isRestoreResult(result: ApplyResult): boolean {
+  if (!result.ok || result.replayed) return false;
+  const value = result.value as unknown;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    RESTORE_VALUE_KEYS.every((key) => typeof (value as Record<string, unknown>)[key] === 'number')
+  );
 }
 
-/** Resolves when this node leads (at once if it does) or the signal fires. */
-function leadership(raft: RaftNode<ApplyResult>, signal: AbortSignal): Promise<void> {
-  if (raft.isLeader() || signal.aborted) return Promise.resolve();
+/** A log this cluster did not build: a snapshot, or entries beyond this leader's log. */
+function hasLog(peer: PeerLog, ownLastIndex: number): boolean {
+  return (
+    peer.snapshotIndex > 0 ||
+    // The commit index of a restarted node may lag (it is persisted lazily), its log does not.
+    peer.lastIndex > ownLastIndex ||
+    peer.commitIndex > ownLastIndex ||
+    peer.appliedIndex > ownLastIndex
+  );
+}
+
+/**
+ * Resolves at the first of: the signal fires, the state's version moves (an applied command
+ * or an installed snapshot), this node's role or leader changes, `ms` pass, `also` settles.
+ */
+function nextEvent(
+  options: RestoreFromBackupOptions,
+  ms: number | undefined,
+  also: Promise<unknown> | undefined,
+): Promise<void> {
+  const { raft, state, signal } = options;
   return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const stop = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
     const done = (): void => {
+      if (stop.signal.aborted) return;
+      stop.abort();
       unlisten();
       signal.removeEventListener('abort', done);
+      clearTimeout(timer);
       resolve();
     };
-    const unlisten = raft.onLeaderChange((soft) => {
-      if (soft.role === 'leader') done();
-    });
+    const unlisten = raft.onLeaderChange(done);
     signal.addEventListener('abort', done);
-  });
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
+    if (ms !== undefined) timer = setTimeout(done, ms);
+    // Spurious wake-ups (the 60 s timeout) only make the caller check again.
+    void state.waitForVersion(state.version + 1, 60_000, stop.signal).then(done);
+    also?.then(done, done);
   });
 }
 
 /**
- * Asks every peer for its `/cluster` view. Throws {@link RestoreRefusedError} naming the first
- * peer that has a log; returns the ids of the peers that did not answer.
+ * Hands leadership to `peer`, which has the log the cluster must keep, if this node still
+ * leads in `term` and the Raft core can catch the peer up from here.
  */
-async function checkPeers(
+async function handOver(
   options: RestoreFromBackupOptions,
-  ownLastIndex: number,
-): Promise<number[]> {
+  peer: PeerLog,
+  term: number,
+): Promise<void> {
+  const { raft, logger } = options;
+  const status = raft.status();
+  if (!raft.isLeader() || status.term !== term) return;
+  const progress = status.progress.get(peer.id);
+  if (
+    progress === undefined ||
+    progress.match > status.lastIndex ||
+    progress.next - 1 > status.lastIndex
+  ) {
+    // The peer claims committed entries beyond this leader's log: it cannot be caught up
+    // from here, and must lead instead. Operators restart the others as its followers.
+    logger.warn(
+      { to: peer.id, match: progress?.match ?? null, lastIndex: status.lastIndex },
+      `cannot hand leadership to node ${peer.id}, whose Raft log the cluster must keep: stop ` +
+        'the nodes started on an empty data directory, wipe those directories again and ' +
+        `start them one at a time, without DMQ_RESTORE_FROM_BACKUP, while node ${peer.id} ` +
+        'runs: they then follow it',
+    );
+    return;
+  }
+  const moved = await raft.transferLeadership(peer.id).catch(() => false);
+  if (moved) {
+    logger.info(
+      { to: peer.id },
+      `Handed leadership to node ${peer.id}, whose Raft log the cluster keeps`,
+    );
+  } else {
+    logger.warn(
+      { to: peer.id },
+      `could not hand leadership to node ${peer.id}, whose Raft log the cluster must keep: ` +
+        `POST /api/v1/cluster/leadership-transfer {"targetId":${peer.id}} on the leader`,
+    );
+  }
+}
+
+/**
+ * Asks every peer for its `/cluster` view: what each said about its log, or the id of a peer
+ * that did not answer.
+ */
+async function askPeers(options: RestoreFromBackupOptions): Promise<Array<PeerLog | number>> {
   const peers = options.config.peers.filter((p) => p.id !== options.config.nodeId);
-  const answers = await Promise.all(
+  return Promise.all(
     peers.map(async (peer): Promise<PeerLog | number> => {
       try {
         const response = await fetch(`http://${peer.address}/api/v1/cluster`, {
@@ -232,8 +405,11 @@ async function checkPeers(
         });
         if (!response.ok) return peer.id;
         const status = clusterStatusSchema.parse(await response.json());
+        // A node reports its own last log index as its member's matchIndex.
+        const self = status.members.find((m) => m.id === status.nodeId);
         return {
           id: peer.id,
+          lastIndex: self?.matchIndex ?? 0,
           commitIndex: status.commitIndex,
           appliedIndex: status.appliedIndex,
           snapshotIndex: status.snapshotIndex,
@@ -243,23 +419,6 @@ async function checkPeers(
       }
     }),
   );
-  for (const answer of answers) {
-    if (typeof answer === 'number') continue;
-    if (
-      answer.snapshotIndex > 0 ||
-      answer.commitIndex > ownLastIndex ||
-      answer.appliedIndex > ownLastIndex
-    ) {
-      throw new RestoreRefusedError(
-        'restore/peer-has-log',
-        `node ${answer.id} still has a Raft log (commit index ${answer.commitIndex}, snapshot ` +
-          `index ${answer.snapshotIndex}; this leader's log ends at ${ownLastIndex}). The ` +
-          'backup is read back only for a cluster whose logs are all gone: wipe every data ' +
-          'directory first, or keep the cluster and unset DMQ_RESTORE_FROM_BACKUP.',
-      );
-    }
-  }
-  return answers.filter((answer): answer is number => typeof answer === 'number');
 }
 
 /** Replaces the backup with the restored state (retried until PostgreSQL answers). */
@@ -281,4 +440,16 @@ async function rebase(options: RestoreFromBackupOptions): Promise<void> {
       delayMs = Math.min(30_000, delayMs * 2);
     }
   }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
 }

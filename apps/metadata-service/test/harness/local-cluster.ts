@@ -150,6 +150,8 @@ export interface LocalClusterOptions {
   readonly size?: number;
   /** Extra environment for every node. */
   readonly env?: Record<string, string>;
+  /** Extra environment for some nodes, by id (after `env`; kept across restarts). */
+  readonly nodeEnv?: Readonly<Record<number, Record<string, string>>>;
 }
 
 /**
@@ -228,12 +230,10 @@ export class LocalCluster {
     cluster.nodes.push(
       ...ports.map(
         (port, i) =>
-          new NodeProcess(
-            i + 1,
-            port,
-            path.join(root, `node-${i + 1}`),
-            cluster.baseEnv(i + 1, peers),
-          ),
+          new NodeProcess(i + 1, port, path.join(root, `node-${i + 1}`), {
+            ...cluster.baseEnv(i + 1, peers),
+            ...options.nodeEnv?.[i + 1],
+          }),
       ),
     );
     const nodes = cluster.nodes;
