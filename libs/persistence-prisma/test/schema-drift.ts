@@ -59,7 +59,9 @@ export async function loadDatamodel(): Promise<DmmfDatamodel> {
   if (snapshot.schemaSha256 !== current) {
     throw new Error(
       `${DMMF_FILE} was generated from an older schema.prisma: run ` +
-        '`npx nx run persistence-prisma:prisma-generate` again',
+        '`npx nx run persistence-prisma:prisma-generate` again. If it still differs, ' +
+        'schema.prisma is not laid out as `prisma format` would (Prisma hands generators the ' +
+        'formatted schema): align the columns of the model you edited',
     );
   }
   return snapshot.datamodel;

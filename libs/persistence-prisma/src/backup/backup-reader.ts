@@ -47,6 +47,7 @@ export class BackupReader {
               clusterId: state.clusterId,
               backedUpIndex: Number(state.backedUpIndex),
               generation: state.generation,
+              fullBackupIndex: Number(state.fullBackupIndex),
               updatedAt: state.updatedAt,
             },
       brokers: brokers.map((b) => ({

@@ -493,7 +493,11 @@ describe('BackupWriter (real PostgreSQL)', () => {
       generation: 1,
       dropped: { olderGeneration: 1, newerGeneration: 0 },
     });
-    expect(await writer.readState()).toMatchObject({ backedUpIndex: 5, generation: 1 });
+    expect(await writer.readState()).toMatchObject({
+      backedUpIndex: 5,
+      generation: 1,
+      fullBackupIndex: 3,
+    });
     expect(await topics()).toEqual([
       { name: 'later', topicId: ID_B, partitionCount: 1, raftIndex: 5 },
       { name: 'old', topicId: ID_A, partitionCount: 1, raftIndex: 3 },
@@ -512,9 +516,18 @@ describe('BackupWriter (real PostgreSQL)', () => {
 
     // The restored cluster goes on as usual; a rebase back to an older generation is refused.
     await writer.write([{ raftIndex: 6, generation: 1, brokers: [broker(3)] }]);
-    expect(await writer.readState()).toMatchObject({ backedUpIndex: 6, generation: 1 });
+    expect(await writer.readState()).toMatchObject({
+      backedUpIndex: 6,
+      generation: 1,
+      fullBackupIndex: 3,
+    });
+    // A later full batch moves the full index; an older one does not move it back.
+    const brokers = [broker(2), broker(3)];
+    await writer.write([{ ...createTopic(8, 'old', ID_A, 1), brokers, generation: 1, full: true }]);
+    await writer.write([{ ...createTopic(7, 'old', ID_A, 1), brokers, generation: 1, full: true }]);
+    expect(await writer.readState()).toMatchObject({ backedUpIndex: 8, fullBackupIndex: 8 });
     await expect(
-      writer.rebase({ ...createTopic(7, 'x', ID_C, 1), generation: 0, full: true }),
+      writer.rebase({ ...createTopic(9, 'x', ID_C, 1), generation: 0, full: true }),
     ).rejects.toMatchObject({ code: 'persistence/stale-generation' });
     expect((await prisma.broker.findMany()).map((b) => b.brokerId)).toEqual([2, 3]);
   });

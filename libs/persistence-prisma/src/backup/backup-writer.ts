@@ -45,6 +45,8 @@ export interface BackupStateRow {
   backedUpIndex: number;
   /** The lineage of the rows' Raft indices (see {@link BackupBatch.generation}). */
   generation: number;
+  /** Raft index of the newest full batch written in this generation (0: none). */
+  fullBackupIndex: number;
   updatedAt: Date;
 }
 
@@ -226,7 +228,8 @@ export class BackupWriter {
           deleted.brokers += await tx.$executeRaw`DELETE FROM brokers`;
           await tx.$executeRaw`DELETE FROM topic_tombstones`;
           await tx.$executeRaw`DELETE FROM broker_tombstones`;
-          await tx.$executeRaw`UPDATE backup_state SET backed_up_index = 0 WHERE id = 1`;
+          await tx.$executeRaw`
+            UPDATE backup_state SET backed_up_index = 0, full_backup_index = 0 WHERE id = 1`;
         }
 
         // Tombstones first; the guards make the order irrelevant, this just skips dead work.
@@ -401,13 +404,17 @@ export class BackupWriter {
           deleted.partitions += removed.partitions;
         }
 
-        // (A rebase has set backed_up_index to 0 above, so GREATEST takes the new index.)
+        // (A rebase has set both indices to 0 above, so GREATEST takes the new ones.)
+        const fullIndex = coalesced.full?.raftIndex ?? 0;
         const states = await tx.$queryRaw<{ backed_up_index: bigint }[]>`
-          INSERT INTO backup_state AS s (id, cluster_id, backed_up_index, generation, updated_at)
-          VALUES (1, ${this.clusterId}, ${coalesced.maxIndex}::bigint, ${choice.generation}, now())
+          INSERT INTO backup_state AS s (id, cluster_id, backed_up_index, generation,
+            full_backup_index, updated_at)
+          VALUES (1, ${this.clusterId}, ${coalesced.maxIndex}::bigint, ${choice.generation},
+            ${fullIndex}::bigint, now())
           ON CONFLICT (id) DO UPDATE SET
             backed_up_index = GREATEST(s.backed_up_index, EXCLUDED.backed_up_index),
             generation = EXCLUDED.generation,
+            full_backup_index = GREATEST(s.full_backup_index, EXCLUDED.full_backup_index),
             updated_at = EXCLUDED.updated_at
           RETURNING backed_up_index`;
         const backedUpIndex = Number(states[0]?.backed_up_index ?? coalesced.maxIndex);
@@ -441,6 +448,7 @@ export class BackupWriter {
       clusterId: row.clusterId,
       backedUpIndex: Number(row.backedUpIndex),
       generation: row.generation,
+      fullBackupIndex: Number(row.fullBackupIndex),
       updatedAt: row.updatedAt,
     };
   }

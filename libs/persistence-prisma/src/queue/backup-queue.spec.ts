@@ -253,12 +253,14 @@ describe('BackupQueue and BackupWorker (real Redis)', () => {
       {
         jobId: 'idx-42',
         raftIndex: 42,
+        generation: 0,
         full: false,
         failedReason: 'connection refused by 127.0.0.1:5432',
         attemptsMade: 3,
         failedAt: expect.any(Date),
       },
     ]);
+    expect(await queue.deadLetterCount()).toBe(1);
   });
 
   it('dead-letters a malformed change at once, without retrying or writing it', async () => {

@@ -54,6 +54,8 @@ export interface BackupQueueHealth {
 export interface DeadLetter {
   jobId: string;
   raftIndex: number;
+  /** The backup generation of the cluster that made the job. */
+  generation: number;
   full: boolean;
   failedReason: string;
   attemptsMade: number;
@@ -211,11 +213,18 @@ export class BackupQueue {
     return jobs.map((job) => ({
       jobId: String(job.id),
       raftIndex: job.data.raftIndex,
+      generation: job.data.generation ?? 0,
       full: job.data.full === true,
       failedReason: job.failedReason,
       attemptsMade: job.attemptsMade,
       failedAt: job.finishedOn === undefined ? null : new Date(job.finishedOn),
     }));
+  }
+
+  /** How many dead letters the queue holds (one Redis round trip). */
+  async deadLetterCount(): Promise<number> {
+    const counts = await this.queue.getJobCounts('failed');
+    return counts['failed'] ?? 0;
   }
 
   /** Stops accepting changes, waits for the hand-over in progress, closes the connection. */
