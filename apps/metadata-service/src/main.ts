@@ -10,11 +10,12 @@
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import {
   EMPTY_CONF_STATE,
   FileLogStorage,
   FileSnapshotStore,
+  NONE,
   RaftNode,
   decodeMessage,
   encodeMessage,
@@ -246,6 +247,11 @@ async function main(): Promise<void> {
       'Backup catch-ups (leader change, Redis/PostgreSQL back).',
       'catchUps',
     ],
+    [
+      'dmq_backup_dead_letter_repairs_total',
+      'Full backup resyncs this node enqueued to repair the gap of a dead-lettered job.',
+      'deadLetterRepairs',
+    ],
   ] as const) {
     new Counter({
       name,
@@ -257,6 +263,14 @@ async function main(): Promise<void> {
       },
     });
   }
+  new Gauge({
+    name: 'dmq_backup_dead_letters',
+    help: 'Dead-lettered backup jobs in the queue (GET /api/v1/backup/dead-letters; -1 when unknown).',
+    registers: [metrics.registry],
+    collect() {
+      this.set(backup.deadLetterCount() ?? -1);
+    },
+  });
 
   const forwarder = new LeaderForwarder({
     nodeId: config.nodeId,

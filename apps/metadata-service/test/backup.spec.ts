@@ -10,6 +10,7 @@
  */
 import type { BackupStatus } from '@dmq/api-contracts';
 import type { MetadataClient } from '@dmq/metadata-client';
+import { BackupQueue } from '@dmq/persistence-prisma';
 import { LocalCluster, pollUntil } from './harness/local-cluster';
 import {
   OwnRedis,
@@ -28,6 +29,7 @@ describe('backup to PostgreSQL through BullMQ (3 nodes)', () => {
   let redis: OwnRedis;
   let cluster: LocalCluster;
   let client: MetadataClient;
+  const queueName = uniqueQueueName('backup');
 
   beforeAll(async () => {
     db = await createTestDatabase('backup');
@@ -37,7 +39,7 @@ describe('backup to PostgreSQL through BullMQ (3 nodes)', () => {
         DMQ_BACKUP: 'on',
         DATABASE_URL: db.url,
         REDIS_URL: redis.url,
-        DMQ_BACKUP_QUEUE: uniqueQueueName('backup'),
+        DMQ_BACKUP_QUEUE: queueName,
         DMQ_BROKER_SESSION_TIMEOUT_MS: '600000',
       },
     });
@@ -227,6 +229,53 @@ describe('backup to PostgreSQL through BullMQ (3 nodes)', () => {
     }
     await converged();
     await catchUpLogged(leader, 'database-back', logsBefore);
+  });
+  it('repairs the gap a dead-lettered job left with a full resync, and shows the dead letter', async () => {
+    await client.createTopic({ name: 'lost-in-a-gap', partitions: 2, replicationFactor: 2 });
+    await converged();
+    const leader = await cluster.waitForLeader();
+    const repairsBefore = await counter(leader, 'dmq_backup_dead_letter_repairs_total');
+    // A change the backup lost: the rows of "lost-in-a-gap" are gone from PostgreSQL...
+    await db.query("DELETE FROM partitions WHERE topic_name = 'lost-in-a-gap'");
+    await db.query("DELETE FROM topics WHERE name = 'lost-in-a-gap'");
+    // ...because its job failed on every attempt (a malformed job fails at once), after the
+    // newest full backup; later jobs moved backed_up_index past it, hiding the gap.
+    await client.createTopic({ name: 'after-the-gap', partitions: 1, replicationFactor: 1 });
+    const { commitIndex } = await client.clusterStatus({ node: leader });
+    const queue = new BackupQueue({ redisUrl: redis.url, queueName });
+    try {
+      // (As a catch-up job: its id must differ from the leader's job of the same index.)
+      queue.enqueue({
+        raftIndex: commitIndex,
+        sinceIndex: 1,
+        deletedTopics: [{ name: 'lost-in-a-gap', topicId: 'not-a-uuid' }],
+      });
+      await queue.flushed();
+    } finally {
+      await queue.close();
+    }
+
+    const shown = await pollUntil('the dead letter is shown', async () => {
+      const answer = await client.backupDeadLetters({ node: leader });
+      return answer.deadLetters.find((d) => d.raftIndex === commitIndex);
+    });
+    expect(shown).toMatchObject({ full: false, generation: 0, attemptsMade: 1 });
+    expect(shown.failedReason).toContain('persistence/invalid-backup-row');
+    // Every node shows it (it lives in Redis) and counts it in /metrics.
+    const follower = cluster.nodes.find((n) => n.id !== leader && n.running)?.id ?? leader;
+    expect((await client.backupDeadLetters({ node: follower })).count).toBeGreaterThan(0);
+    await pollUntil('dead letters counted', async () =>
+      (await counter(follower, 'dmq_backup_dead_letters')) > 0 ? true : undefined,
+    );
+
+    // The leader repaired the gap: "lost-in-a-gap" is back in the backup.
+    await converged();
+    expect(await counter(leader, 'dmq_backup_dead_letter_repairs_total')).toBe(repairsBefore + 1);
+    await cluster
+      .node(leader)
+      .waitForLog(
+        (l) => typeof l.msg === 'string' && l.msg.startsWith('a backup job was dead-lettered'),
+      );
   });
 });
 

@@ -98,6 +98,31 @@ export const backupResyncResponseSchema = z.strictObject({
 });
 export type BackupResyncResponse = z.infer<typeof backupResyncResponseSchema>;
 
+/** One dead-lettered backup job: it failed on every attempt; the reason is the last error. */
+export const backupDeadLetterSchema = z.strictObject({
+  jobId: z.string(),
+  /** The Raft index of the state the job carried. */
+  raftIndex: versionSchema,
+  /** The backup generation of the cluster that made it (see docs/api.md). */
+  generation: z.int().min(0),
+  /** Whether it was a full backup. */
+  full: z.boolean(),
+  failedReason: z.string(),
+  attemptsMade: z.int().min(0),
+  /** ISO-8601, or null when BullMQ did not record it. */
+  failedAt: z.string().nullable(),
+});
+export type BackupDeadLetter = z.infer<typeof backupDeadLetterSchema>;
+
+/** `GET /backup/dead-letters` (an extension of the contract, see docs/api.md). */
+export const backupDeadLettersResponseSchema = z.strictObject({
+  /** Dead letters held in the queue. */
+  count: z.int().min(0),
+  /** The newest ones, newest first, at most `limit`. */
+  deadLetters: z.array(backupDeadLetterSchema),
+});
+export type BackupDeadLettersResponse = z.infer<typeof backupDeadLettersResponseSchema>;
+
 /** `GET /healthz`, `GET /readyz` */
 export const healthResponseSchema = z.strictObject({
   status: z.enum(['ok', 'not-ready']),

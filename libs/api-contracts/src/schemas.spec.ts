@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import {
   addMemberRequestSchema,
   alterPartitionRequestSchema,
+  backupDeadLettersResponseSchema,
   backupResyncResponseSchema,
   brokerInfoSchema,
   brokerListSchema,
@@ -346,6 +347,31 @@ const cases: Array<{ name: string; schema: z.ZodType; valid: unknown[]; invalid:
     schema: backupResyncResponseSchema,
     valid: [{ index: 5, brokers: 3, topics: 2, partitions: 6 }],
     invalid: [{ index: 5 }],
+  },
+  {
+    name: 'BackupDeadLettersResponse',
+    schema: backupDeadLettersResponseSchema,
+    valid: [
+      { count: 0, deadLetters: [] },
+      {
+        count: 1,
+        deadLetters: [
+          {
+            jobId: 'idx-7',
+            raftIndex: 7,
+            generation: 0,
+            full: false,
+            failedReason: 'persistence/invalid-backup-row: …',
+            attemptsMade: 1,
+            failedAt: '2026-11-27T21:00:00.000Z',
+          },
+        ],
+      },
+    ],
+    invalid: [
+      { count: -1, deadLetters: [] },
+      { count: 1, deadLetters: [{ jobId: 'x' }] },
+    ],
   },
   {
     name: 'health',

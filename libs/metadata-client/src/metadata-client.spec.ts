@@ -49,6 +49,23 @@ const routes: Record<string, Reply> = {
     status: 202,
     body: { index: 10, brokers: 1, topics: 1, partitions: 1 },
   },
+  'GET /api/v1/backup/dead-letters': {
+    status: 200,
+    body: {
+      count: 1,
+      deadLetters: [
+        {
+          jobId: 'idx-7',
+          raftIndex: 7,
+          generation: 0,
+          full: false,
+          failedReason: 'persistence/invalid-backup-row: bad',
+          attemptsMade: 1,
+          failedAt: null,
+        },
+      ],
+    },
+  },
   'GET /healthz': { status: 200, body: { status: 'ok' } },
   'GET /readyz': { status: 503, body: { status: 'not-ready', reason: 'no leader' } },
 };
@@ -261,6 +278,17 @@ describe('MetadataClient: one call per endpoint', () => {
       partitions: 1,
     });
     expect(sent()).toMatchObject({ method: 'POST', path: '/api/v1/backup/resync' });
+  });
+
+  it('backupDeadLetters passes the limit and returns the dead letters', async () => {
+    const answer = await client.backupDeadLetters({ limit: 5 });
+    expect(answer.count).toBe(1);
+    expect(answer.deadLetters[0]?.failedReason).toBe('persistence/invalid-backup-row: bad');
+    expect(sent()).toMatchObject({
+      method: 'GET',
+      path: '/api/v1/backup/dead-letters',
+      query: { limit: '5' },
+    });
   });
 
   it('healthz reports ok; readyz turns a 503 into not-ready', async () => {

@@ -1,6 +1,7 @@
 import {
   ErrorCode,
   Headers,
+  backupDeadLettersResponseSchema,
   backupResyncResponseSchema,
   brokerListSchema,
   clusterStatusSchema,
@@ -21,6 +22,7 @@ import {
 import type {
   AddMemberRequest,
   AlterPartitionRequest,
+  BackupDeadLettersResponse,
   BackupResyncResponse,
   BrokerInfo,
   ClusterStatus,
@@ -455,6 +457,26 @@ export class MetadataClient {
   /** `POST /backup/resync`: re-enqueues a full backup of the current state. */
   async resyncBackup(options: WriteOptions = {}): Promise<BackupResyncResponse> {
     return this.write('POST', '/backup/resync', undefined, backupResyncResponseSchema, options);
+  }
+
+  /**
+   * `GET /backup/dead-letters` (an extension, docs/api.md): the newest `limit` (default 100)
+   * backup jobs that failed on every attempt, with the reason, and how many there are.
+   */
+  async backupDeadLetters(
+    options: NodeCallOptions & { readonly limit?: number } = {},
+  ): Promise<BackupDeadLettersResponse> {
+    return this.run(
+      {
+        method: 'GET',
+        path: '/backup/dead-letters',
+        query: { limit: options.limit },
+        schema: backupDeadLettersResponseSchema,
+        ...this.pinned(options),
+      },
+      options,
+      undefined,
+    );
   }
 
   /** `GET /healthz` (beside `/api/v1`, not under it): whether the process is up. One attempt, no failover. */

@@ -28,10 +28,14 @@ export interface BackupCounters {
   readonly fullResyncs: number;
   /** Of which catch-up jobs (leader change, Redis or PostgreSQL back). */
   readonly catchUps: number;
+  /** Full resyncs enqueued to repair the gap a dead-lettered job left. */
+  readonly deadLetterRepairs: number;
 }
 
 export interface BackupHandle extends BackupPort {
   counters(): BackupCounters;
+  /** Dead letters in the queue at the last check (every node checks once a second); null: unknown. */
+  deadLetterCount(): number | null;
   close(): Promise<void>;
 }
 
@@ -55,6 +59,9 @@ const DISABLED: BackupStatus = {
  * (workers of every node write, so the leader learns their progress from the database).
  */
 const STATUS_POLL_MS = 200;
+
+/** How often every node counts the queue's dead letters (and the leader repairs their gaps). */
+const DEAD_LETTER_POLL_MS = 1_000;
 
 /** Longest wait for `backup_state` when deciding what a catch-up must send. */
 const STATE_READ_TIMEOUT_MS = 2_000;
@@ -96,8 +103,13 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     logger.info('backup disabled (DMQ_BACKUP=off)');
     return {
       status: () => DISABLED,
-      counters: () => ({ jobsEnqueued: 0, fullResyncs: 0, catchUps: 0 }),
+      counters: () => ({ jobsEnqueued: 0, fullResyncs: 0, catchUps: 0, deadLetterRepairs: 0 }),
+      deadLetterCount: () => null,
       resync: () =>
+        Promise.reject(
+          new ApiError(ErrorCode.PRECONDITION_FAILED, 'backup is disabled (DMQ_BACKUP=off)'),
+        ),
+      deadLetters: () =>
         Promise.reject(
           new ApiError(ErrorCode.PRECONDITION_FAILED, 'backup is disabled (DMQ_BACKUP=off)'),
         ),
@@ -118,7 +130,12 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
   let backedUpIndex: number | null = null;
   let databaseReachable = false;
   let redisDegraded = false;
-  const counters = { jobsEnqueued: 0, fullResyncs: 0, catchUps: 0 };
+  const counters = { jobsEnqueued: 0, fullResyncs: 0, catchUps: 0, deadLetterRepairs: 0 };
+  /** From the last `backup_state` read of this generation: the newest full backup's index. */
+  let fullBackupIndex = 0;
+  let deadLetterCount: number | null = null;
+  /** The state version up to which this node, as leader, already repaired dead letters. */
+  let repairedThrough = 0;
   /**
    * Apply times of recent versions not yet backed up, for the lag in milliseconds: entries
    * before `appliedHead` are dropped, and compacted away in batches, so the apply hook stays
@@ -341,10 +358,10 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
           const wasReachable = databaseReachable;
           databaseReachable = true;
           // Indices of another generation say nothing about this cluster's progress.
-          backedUpIndex =
-            row === null || row.generation !== state.current.backupGeneration()
-              ? 0
-              : row.backedUpIndex;
+          const sameGeneration =
+            row !== null && row.generation === state.current.backupGeneration();
+          backedUpIndex = sameGeneration ? row.backedUpIndex : 0;
+          fullBackupIndex = sameGeneration ? row.fullBackupIndex : 0;
           while (
             appliedHead < appliedAt.length &&
             (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
@@ -362,6 +379,43 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       );
   }, STATUS_POLL_MS);
   poll.unref();
+
+  /**
+   * Dead letters: counted on every node (for /metrics); the leader repairs the gap a dead
+   * letter of this generation left above the newest full backup with a full resync, once per
+   * new dead letter (`backed_up_index` alone hides such a gap: later jobs moved it past).
+   */
+  const checkDeadLetters = async (): Promise<void> => {
+    deadLetterCount = await queue.deadLetterCount();
+    if (deadLetterCount === 0 || !raft.isLeader() || !databaseReachable) return;
+    const generation = state.current.backupGeneration();
+    let gapAt = 0;
+    for (const letter of await queue.deadLetters(0, 99)) {
+      if (letter.generation === generation) gapAt = Math.max(gapAt, letter.raftIndex);
+    }
+    if (gapAt <= Math.max(fullBackupIndex, repairedThrough) || !raft.isLeader()) return;
+    logger.warn(
+      { raftIndex: gapAt, fullBackupIndex, deadLetters: deadLetterCount },
+      'a backup job was dead-lettered (see GET /api/v1/backup/dead-letters): repairing the ' +
+        'backup with a full resync',
+    );
+    counters.deadLetterRepairs += 1;
+    repairedThrough = enqueueFull().index;
+  };
+  let checkingDeadLetters = false;
+  const deadLetterPoll = setInterval(() => {
+    if (closed || checkingDeadLetters) return;
+    checkingDeadLetters = true;
+    checkDeadLetters()
+      .catch((err: unknown) => {
+        deadLetterCount = null;
+        logger.debug({ err: (err as Error).message }, 'dead letters unreadable');
+      })
+      .finally(() => {
+        checkingDeadLetters = false;
+      });
+  }, DEAD_LETTER_POLL_MS);
+  deadLetterPoll.unref();
 
   const restore = config.restoreFromBackup
     ? restoreFromBackup({
@@ -414,6 +468,27 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       };
     },
     counters: () => ({ ...counters }),
+    deadLetterCount: () => deadLetterCount,
+    deadLetters: async (limit) => {
+      try {
+        const [count, letters] = await Promise.all([
+          withTimeout(queue.deadLetterCount(), STATE_READ_TIMEOUT_MS, 'Redis'),
+          withTimeout(queue.deadLetters(0, limit - 1), STATE_READ_TIMEOUT_MS, 'Redis'),
+        ]);
+        return {
+          count,
+          deadLetters: letters.map((letter) => ({
+            ...letter,
+            failedAt: letter.failedAt === null ? null : letter.failedAt.toISOString(),
+          })),
+        };
+      } catch (err) {
+        throw new ApiError(
+          ErrorCode.NOT_READY,
+          `the backup queue cannot be read now (Redis): ${(err as Error).message}`,
+        );
+      }
+    },
     resync: async () => {
       if (!raft.isLeader()) {
         throw new ApiError(ErrorCode.NO_LEADER, 'only the leader enqueues backups', {
@@ -426,6 +501,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
       closed = true;
       closing.abort();
       clearInterval(poll);
+      clearInterval(deadLetterPoll);
       unsubscribe();
       unlisten();
       await restore;

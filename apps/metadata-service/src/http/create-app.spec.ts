@@ -3,6 +3,7 @@ import http from 'node:http';
 import { EventEmitter } from 'node:events';
 import {
   ErrorCode,
+  backupDeadLettersResponseSchema,
   type BrokerInfo,
   type CreateTopicCommandInput,
   type TopicMetadata,
@@ -188,6 +189,20 @@ class FakeApi implements MetadataApi {
   async backupResync() {
     return { index: this.version, brokers: 0, topics: this.topics.size, partitions: 0 };
   }
+  async backupDeadLetters(limit: number) {
+    const deadLetters = [
+      {
+        jobId: 'idx-7',
+        raftIndex: 7,
+        generation: 0,
+        full: false,
+        failedReason: 'persistence/invalid-backup-row: bad',
+        attemptsMade: 1,
+        failedAt: null,
+      },
+    ];
+    return { count: deadLetters.length, deadLetters: deadLetters.slice(0, limit) };
+  }
   readiness() {
     return this.leader === undefined
       ? { ready: false, reason: 'no leader known' }
@@ -356,6 +371,21 @@ describe('HTTP API', () => {
     const unknown = await fetch(`${server.url}/api/v1/nothing-here`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+  });
+
+  it('lists the backup dead letters, validating the limit', async () => {
+    const answer = await fetch(`${server.url}/api/v1/backup/dead-letters?limit=5`);
+    expect(answer.status).toBe(200);
+    const body = backupDeadLettersResponseSchema.parse(await answer.json());
+    expect(body.deadLetters.map((d) => [d.jobId, d.failedReason])).toEqual([
+      ['idx-7', 'persistence/invalid-backup-row: bad'],
+    ]);
+    for (const limit of ['0', '1001', 'x']) {
+      const bad = await fetch(`${server.url}/api/v1/backup/dead-letters?limit=${limit}`);
+      expect(bad.status).toBe(400);
+    }
+    const post = await fetch(`${server.url}/api/v1/backup/dead-letters`, { method: 'POST' });
+    expect(post.status).toBe(405);
   });
 
   it('answers 409 STALE_LEADER_EPOCH from AlterPartition and validates its path', async () => {

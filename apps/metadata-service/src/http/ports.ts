@@ -1,6 +1,7 @@
 import type {
   AddMemberRequest,
   AlterPartitionRequest,
+  BackupDeadLettersResponse,
   BackupResyncResponse,
   BrokerInfo,
   ClusterStatus,
@@ -92,6 +93,8 @@ export interface MetadataApi {
   addMember(request: AddMemberRequest, options: WriteOptions): Promise<MembersResponse>;
   removeMember(id: number, options: WriteOptions): Promise<MembersResponse>;
   backupResync(signal: AbortSignal): Promise<BackupResyncResponse>;
+  /** The newest `limit` dead-lettered backup jobs and how many there are (any node answers). */
+  backupDeadLetters(limit: number): Promise<BackupDeadLettersResponse>;
   /** `/readyz`: a leader is known and this node applied up to the commit index it last heard of. */
   readiness(): { readonly ready: boolean; readonly reason?: string };
 }

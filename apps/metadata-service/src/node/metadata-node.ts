@@ -2,6 +2,7 @@ import {
   ErrorCode,
   type AddMemberRequest,
   type AlterPartitionRequest,
+  type BackupDeadLettersResponse,
   type BackupResyncResponse,
   type BackupStatus,
   type BrokerInfo,
@@ -46,6 +47,8 @@ export interface BackupPort {
   status(): BackupStatus;
   /** Enqueues a full backup of the current state; resolves with what was enqueued. */
   resync(): Promise<BackupResyncResponse>;
+  /** The newest `limit` dead letters of the backup queue and their count. */
+  deadLetters(limit: number): Promise<BackupDeadLettersResponse>;
 }
 
 /** What the node knows of its peers' network side. */
@@ -428,6 +431,10 @@ export class MetadataNode implements MetadataApi {
 
   backupResync(): Promise<BackupResyncResponse> {
     return this.options.backup.resync();
+  }
+
+  backupDeadLetters(limit: number): Promise<BackupDeadLettersResponse> {
+    return this.options.backup.deadLetters(limit);
   }
 
   readiness(): { ready: boolean; reason?: string } {

@@ -13,6 +13,10 @@ import { bodyOf } from './read-options';
 
 const memberPathSchema = z.strictObject({ id: z.coerce.number().pipe(nodeIdSchema) });
 
+const deadLettersQuerySchema = z.strictObject({
+  limit: z.coerce.number().pipe(z.int().min(1).max(1_000)).default(100),
+});
+
 /** `/cluster…` and `/backup…`: operations. */
 export function clusterRoutes(api: MetadataApi): Router {
   const router = Router();
@@ -62,6 +66,14 @@ export function clusterRoutes(api: MetadataApi): Router {
     .post(async (req, res) => {
       parseOrThrow(z.strictObject({}), bodyOf(req), 'body');
       res.json(await api.backupResync(clientSignal(req, res)));
+    })
+    .all(methodNotAllowed);
+
+  router
+    .route('/backup/dead-letters')
+    .get(async (req, res) => {
+      const { limit } = parseOrThrow(deadLettersQuerySchema, req.query, 'query');
+      res.json(await api.backupDeadLetters(limit));
     })
     .all(methodNotAllowed);
 
