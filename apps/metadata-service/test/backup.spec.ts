@@ -11,6 +11,7 @@
 import type { BackupStatus } from '@dmq/api-contracts';
 import type { MetadataClient } from '@dmq/metadata-client';
 import { BackupQueue } from '@dmq/persistence-prisma';
+import { Client } from 'pg';
 import { LocalCluster, pollUntil } from './harness/local-cluster';
 import {
   OwnRedis,
@@ -230,6 +231,48 @@ describe('backup to PostgreSQL through BullMQ (3 nodes)', () => {
     await converged();
     await catchUpLogged(leader, 'database-back', logsBefore);
   });
+  it('keeps committing while Redis hangs and the backup tables are locked, then catches up', async () => {
+    const leader = await cluster.waitForLeader();
+    // PostgreSQL answers nothing on the backup tables (a long lock), and Redis answers nothing
+    // at all (SIGSTOP): connections stay open, so every backup call hangs instead of failing.
+    const locker = new Client({ connectionString: db.url });
+    await locker.connect();
+    let frozen = false;
+    try {
+      await locker.query('BEGIN');
+      await locker.query(
+        'LOCK TABLE topics, partitions, brokers, backup_state IN ACCESS EXCLUSIVE MODE',
+      );
+      redis.freeze();
+      frozen = true;
+      // Writes commit on the majority and are acknowledged as usual: Raft never waits for
+      // the backup (each call below would fail if it did: the client's deadline is 30 s,
+      // and nothing of the backup moves until the end of the test).
+      for (let i = 0; i < 20; i++) {
+        await client.createTopic({
+          name: `while-frozen-${i}`,
+          partitions: 1,
+          replicationFactor: 1,
+        });
+      }
+      await client.deleteTopic('while-frozen-0');
+      expect(
+        (await client.listTopics()).filter((t) => t.name.startsWith('while-frozen-')),
+      ).toHaveLength(19);
+      // Nothing of it reached the backup meanwhile (the lock holder can still read).
+      const { rows } = await locker.query<{ n: string }>(
+        "SELECT count(*) AS n FROM topics WHERE name LIKE 'while-frozen-%'",
+      );
+      expect(rows[0]?.n).toBe('0');
+      expect((await client.clusterStatus({ node: leader })).leaderId).toBe(leader);
+    } finally {
+      if (frozen) redis.thaw();
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await locker.end();
+    }
+    await converged();
+  });
+
   it('repairs the gap a dead-lettered job left with a full resync, and shows the dead letter', async () => {
     await client.createTopic({ name: 'lost-in-a-gap', partitions: 2, replicationFactor: 2 });
     await converged();
