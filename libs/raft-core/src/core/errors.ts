@@ -43,7 +43,9 @@ export type DropReason =
   | 'invalid-conf-change'
   | 'learner-not-caught-up'
   | 'read-not-ready'
-  | 'no-leader';
+  | 'no-leader'
+  /** The leader's log holds too many bytes not yet applied (commits stall): back-pressure. */
+  | 'uncommitted-limit';
 
 /**
  * The proposal (or read request) was refused before it entered the log: nothing was

@@ -732,3 +732,138 @@ describe('membership changes (§4)', () => {
     expect(c.raw(1).isLeader()).toBe(false);
   });
 });
+
+describe('uncommitted entry limit (etcd MaxUncommittedEntriesSize)', () => {
+  const bytes = (n: number, fill = 1): Uint8Array => new Uint8Array(n).fill(fill);
+  const dropReason = (attempt: () => unknown): string | undefined => {
+    try {
+      attempt();
+    } catch (error) {
+      if (error instanceof ProposalDroppedError) return error.reason;
+      throw error;
+    }
+    return undefined;
+  };
+
+  /** Node 1 leads a cluster of 3 whose followers are cut off: nothing commits any more. */
+  function stalledLeader(limit: number): TestCluster {
+    const c = new TestCluster([1, 2, 3], { maxUncommittedEntriesSize: limit });
+    c.elect(1);
+    c.stabilize();
+    c.cutLink(1, 2);
+    c.cutLink(1, 3);
+    return c;
+  }
+
+  it('drops a proposal that would exceed the limit, appending nothing', () => {
+    const c = stalledLeader(100);
+    const raw = c.raw(1);
+    expect(raw.status().uncommittedSize).toBe(0); // the leader's no-op is empty: not counted
+    for (let i = 0; i < 10; i++) raw.propose(bytes(10));
+    c.stabilize();
+    expect(raw.status().uncommittedSize).toBe(100);
+    const last = raw.status().lastIndex;
+    expect(dropReason(() => raw.propose(bytes(1)))).toBe('uncommitted-limit');
+    // A batch is refused as a whole.
+    expect(dropReason(() => raw.propose(bytes(0), bytes(1)))).toBe('uncommitted-limit');
+    // Membership changes count too (their entry carries the encoded configuration).
+    expect(dropReason(() => raw.proposeConfChange({ type: 'add-learner', nodeId: 4 }))).toBe(
+      'uncommitted-limit',
+    );
+    expect(raw.status().lastIndex).toBe(last);
+    expect(raw.status().uncommittedSize).toBe(100);
+  });
+
+  it('frees the budget as entries are applied (not merely committed)', () => {
+    // A single voter commits as soon as its own append is durable: no network needed.
+    const storage = new MemoryStorage({ conf: { voters: [1], learners: [] } });
+    const raw = new RawNode({ id: 1, storage, maxUncommittedEntriesSize: 100 });
+    raw.campaign();
+    persist(raw, storage);
+    persist(raw, storage); // applies the no-op
+    raw.propose(bytes(60));
+    persist(raw, storage); // durable → committed by the leader's own vote, not yet applied
+    expect(raw.status().commit).toBe(raw.status().lastIndex);
+    expect(raw.status().applied).toBeLessThan(raw.status().commit);
+    expect(dropReason(() => raw.propose(bytes(60)))).toBe('uncommitted-limit');
+    const rd = persist(raw, storage); // hands the entry out for applying, then advances
+    expect(rd.committedEntries.map((e) => e.data.length)).toEqual([60]);
+    expect(raw.status().uncommittedSize).toBe(0);
+    raw.propose(bytes(60));
+    expect(raw.status().uncommittedSize).toBe(60);
+  });
+
+  it('accepts once the stalled followers catch up and the entries apply', () => {
+    const c = stalledLeader(100);
+    for (let i = 0; i < 10; i++) c.raw(1).propose(bytes(10));
+    expect(dropReason(() => c.raw(1).propose(bytes(10)))).toBe('uncommitted-limit');
+    c.heal();
+    c.tickAll(2); // heartbeats find the followers' gap; the entries commit and apply
+    expect(c.raw(1).status().applied).toBe(c.raw(1).status().lastIndex);
+    expect(c.raw(1).status().uncommittedSize).toBe(0);
+    expect(dropReason(() => c.raw(1).propose(bytes(100)))).toBeUndefined();
+  });
+
+  it('accepts one entry larger than the limit when nothing is uncommitted', () => {
+    const c = stalledLeader(100);
+    const raw = c.raw(1);
+    expect(dropReason(() => raw.propose(bytes(500)))).toBeUndefined();
+    expect(raw.status().uncommittedSize).toBe(500);
+    expect(dropReason(() => raw.propose(bytes(1)))).toBe('uncommitted-limit');
+    // Even beyond the limit, an empty payload is never refused (etcd: a new leader's no-op
+    // must always get in).
+    expect(dropReason(() => raw.propose(new Uint8Array(0)))).toBeUndefined();
+  });
+
+  it('0 means no limit', () => {
+    const c = stalledLeader(0);
+    for (let i = 0; i < 100; i++) c.raw(1).propose(bytes(1024));
+    expect(c.raw(1).status().uncommittedSize).toBe(100 * 1024);
+  });
+
+  it('resets the count on a role change: a deposed leader leaks nothing into its next term', () => {
+    // Without check-quorum's lease, 3 votes for 2 at once (the reset does not depend on it).
+    const c = new TestCluster([1, 2, 3], {
+      maxUncommittedEntriesSize: 100,
+      checkQuorum: false,
+      preVote: false,
+    });
+    c.elect(1);
+    c.stabilize();
+    c.isolate(1);
+    for (let i = 0; i < 10; i++) c.raw(1).propose(bytes(10)); // never committed
+    c.stabilize();
+    expect(c.raw(1).status().uncommittedSize).toBe(100);
+    // 2 and 3 elect 2 (1 is cut off), which commits an entry of its own.
+    c.raw(2).campaign();
+    c.stabilize();
+    expect(c.leaders()).toContain(2);
+    expect(c.raw(2).status().uncommittedSize).toBe(0);
+    c.raw(2).propose(bytes(10, 2));
+    c.stabilize();
+    // 1 learns the new term, steps down (count reset) and has its entries replaced.
+    c.heal();
+    c.tickAll(3);
+    expect(c.leaders()).toEqual([2]);
+    expect(c.raw(1).status().uncommittedSize).toBe(0);
+    // 1 leads again: its budget starts from 0, not from the entries it lost.
+    c.raw(2).transferLeadership(1);
+    c.stabilize();
+    expect(c.leaders()).toEqual([1]);
+    expect(c.raw(1).status().uncommittedSize).toBe(0);
+    c.cutLink(1, 2);
+    c.cutLink(1, 3);
+    for (let i = 0; i < 10; i++) c.raw(1).propose(bytes(10, 3));
+    expect(c.raw(1).status().uncommittedSize).toBe(100);
+  });
+
+  it('rejects a negative or fractional limit', () => {
+    const storage = new MemoryStorage({ conf: { voters: [1], learners: [] } });
+    expect(() => new RawNode({ id: 1, storage, maxUncommittedEntriesSize: -1 })).toThrow(
+      /maxUncommittedEntriesSize/,
+    );
+    expect(() => new RawNode({ id: 1, storage, maxUncommittedEntriesSize: 1.5 })).toThrow(
+      RangeError,
+    );
+  });
+});

@@ -71,6 +71,14 @@ export interface RaftOptions {
   readonly maxCommittedSizePerReady?: number;
   /** A learner is promoted only when at most this many entries behind the leader. Default 1000. */
   readonly maxLearnerLag?: number;
+  /**
+   * Back-pressure when commits stall (etcd's `MaxUncommittedEntriesSize`): the most payload
+   * bytes (`data` only) of entries the leader appended in its term and has not yet applied.
+   * A proposal that would go beyond it is refused with `ProposalDroppedError`
+   * (`'uncommitted-limit'`), except when nothing is uncommitted — one entry larger than the
+   * limit still goes through — or its payload is empty. 0 = no limit. Default 64 MiB.
+   */
+  readonly maxUncommittedEntriesSize?: number;
 }
 
 /** Options after defaults. */
@@ -90,6 +98,7 @@ export function resolveRaftOptions(options: RaftOptions): ResolvedRaftOptions {
     maxInflightBytes: 0,
     maxCommittedSizePerReady: 8 * 1024 * 1024,
     maxLearnerLag: 1000,
+    maxUncommittedEntriesSize: 64 * 1024 * 1024,
     ...options,
   };
   const fail = (why: string): never => {
@@ -99,6 +108,11 @@ export function resolveRaftOptions(options: RaftOptions): ResolvedRaftOptions {
   if (resolved.heartbeatTick <= 0) fail('heartbeatTick must be > 0');
   if (resolved.electionTick <= resolved.heartbeatTick) fail('electionTick must be > heartbeatTick');
   if (resolved.maxInflightMsgs <= 0) fail('maxInflightMsgs must be > 0');
+  if (
+    !Number.isSafeInteger(resolved.maxUncommittedEntriesSize) ||
+    resolved.maxUncommittedEntriesSize < 0
+  )
+    fail('maxUncommittedEntriesSize must be an integer >= 0 (0 = no limit)');
   if (resolved.readOnly === 'lease-based' && !resolved.checkQuorum)
     fail('lease-based reads require checkQuorum');
   return resolved;
@@ -152,6 +166,13 @@ export class Raft {
   pendingConfIndex = 0;
   /** Proposals were appended since the last broadcast; flushed once per Ready (batching). */
   needsBroadcast = false;
+  /**
+   * Leader: payload bytes of the entries it appended in this term and has not yet applied
+   * (etcd's `uncommittedSize`), checked against `maxUncommittedEntriesSize`. Invariant: never
+   * more than the payload bytes of the log after `applied` — it may be less, since `reset()`
+   * zeroes it (entries of earlier terms are not counted) and applying them saturates at 0.
+   */
+  uncommittedSize = 0;
 
   private readonly readOnly = new ReadOnly();
   /** ReadIndex requests waiting for the leader's first commit in its term (§6.4 step 1). */
@@ -208,6 +229,7 @@ export class Raft {
     this.trk.resetVotes();
     this.trk.progress.clear();
     this.pendingConfIndex = 0;
+    this.uncommittedSize = 0;
     this.failPendingReads();
   }
 
@@ -261,6 +283,7 @@ export class Raft {
     }
     // §3.6.2/§6.4: a new leader commits a no-op entry of its term to learn what is committed;
     // no conf change may be proposed until it is (the single-server change fix of §4.1).
+    // Its payload is empty, so the uncommitted limit (just reset) never refuses it.
     this.appendEntries([{ kind: 'normal', data: new Uint8Array(0) }]);
     this.pendingConfIndex = this.log.lastIndex();
     this.needsBroadcast = true;
@@ -710,8 +733,18 @@ export class Raft {
     }
   }
 
-  /** The leader appends entries of its term (§3.5: a leader never overwrites its log). */
+  /**
+   * The leader appends entries of its term (§3.5: a leader never overwrites its log).
+   * @throws ProposalDroppedError (`'uncommitted-limit'`) when they would exceed the limit;
+   * nothing is appended then.
+   */
   private appendEntries(items: readonly { kind: Entry['kind']; data: Uint8Array }[]): number {
+    if (!this.increaseUncommittedSize(items)) {
+      throw new ProposalDroppedError(
+        'uncommitted-limit',
+        `proposal dropped: the leader has ${this.uncommittedSize} bytes of entries not yet applied (limit ${this.options.maxUncommittedEntriesSize}); followers are behind or commits stall`,
+      );
+    }
     let index = this.log.lastIndex();
     const entries: Entry[] = items.map((item) => ({
       index: ++index,
@@ -721,6 +754,30 @@ export class Raft {
     }));
     this.appendEntriesToLog(entries);
     return index;
+  }
+
+  /**
+   * Counts `items` against `maxUncommittedEntriesSize`; false (nothing counted) when they
+   * would exceed it. Empty payloads always pass (a new leader's no-op entry must never be
+   * refused), and so does anything while nothing is uncommitted, so one entry larger than
+   * the limit can still make progress (etcd's `increaseUncommittedSize`).
+   */
+  private increaseUncommittedSize(items: readonly { data: Uint8Array }[]): boolean {
+    const size = payloadBytes(items);
+    const limit = this.options.maxUncommittedEntriesSize;
+    if (limit > 0 && this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > limit)
+      return false;
+    this.uncommittedSize += size;
+    return true;
+  }
+
+  /**
+   * The driver applied `entries` (etcd's `reduceUncommittedSize`, called on advance): they no
+   * longer count. Saturates at 0, since entries of earlier terms were never counted.
+   */
+  reduceUncommittedSize(entries: readonly Entry[]): void {
+    const size = payloadBytes(entries);
+    this.uncommittedSize = size >= this.uncommittedSize ? 0 : this.uncommittedSize - size;
   }
 
   /** Called when the driver persisted entries up to `index`: the leader counts itself. */
@@ -1022,4 +1079,11 @@ export class Raft {
     }
     return restore;
   }
+}
+
+/** Payload bytes of entries (what the uncommitted limit counts: no per-entry overhead). */
+function payloadBytes(items: readonly { data: Uint8Array }[]): number {
+  let bytes = 0;
+  for (const item of items) bytes += item.data.byteLength;
+  return bytes;
 }

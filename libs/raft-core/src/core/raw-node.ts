@@ -68,6 +68,11 @@ export interface Status {
   readonly lastIndex: number;
   readonly conf: ConfState;
   readonly leadTransferee: NodeId;
+  /**
+   * Leader only (0 otherwise): payload bytes of the entries it appended in its term and has
+   * not yet applied, checked against `maxUncommittedEntriesSize`.
+   */
+  readonly uncommittedSize: number;
   /** Leader only. */
   readonly progress: ReadonlyMap<NodeId, { match: number; next: number; state: ProgressState }>;
 }
@@ -120,7 +125,9 @@ export class RawNode {
 
   /**
    * Proposes commands. Returns the position of the last one (the others precede it).
-   * @throws NotLeaderError when not the leader; ProposalDroppedError during a transfer.
+   * @throws NotLeaderError when not the leader; ProposalDroppedError during a transfer, or
+   * when the leader's entries not yet applied would exceed `maxUncommittedEntriesSize`
+   * (`'uncommitted-limit'`; all of `data` is refused then).
    */
   propose(...data: Uint8Array[]): ProposalPosition {
     this.checkIdle();
@@ -253,6 +260,7 @@ export class RawNode {
     if (lastEntry !== undefined) raft.log.stableTo(lastEntry.index, lastEntry.term);
     const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
     if (lastCommitted !== undefined) raft.log.appliedTo(lastCommitted.index);
+    raft.reduceUncommittedSize(ready.committedEntries);
     raft.onStable();
   }
 
@@ -274,6 +282,7 @@ export class RawNode {
       lastIndex: raft.log.lastIndex(),
       conf: raft.trk.conf,
       leadTransferee: raft.leadTransferee,
+      uncommittedSize: raft.uncommittedSize,
       progress,
     };
   }

@@ -1,4 +1,9 @@
-import { LeadershipLostError, NodeStoppedError, NotLeaderError } from '../core/errors';
+import {
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+} from '../core/errors';
 import type { Logger } from './ports';
 import { TestRaftCluster } from './test-raft-cluster';
 
@@ -240,5 +245,33 @@ describe('RaftNode (driver over a manual clock)', () => {
     const after = next.propose(text('after'));
     await cluster.advance(30);
     await expect(after).resolves.toMatchObject({ result: 2 });
+  });
+
+  it('refuses proposals with reason uncommitted-limit while commits stall, and accepts them again after', async () => {
+    cluster = new TestRaftCluster([1, 2, 3], {
+      node: { raft: { maxUncommittedEntriesSize: 100 } },
+    });
+    await cluster.start();
+    const leader = await cluster.waitForLeader();
+    await cluster.advance(30);
+    for (const other of cluster.nodes.keys())
+      if (other !== leader.id) cluster.network.cutLink(leader.id, other);
+    // Ten 10-byte commands fill the budget; no time passes, so check-quorum keeps the leader.
+    const pending = Array.from({ length: 10 }, (_, i) => leader.propose(text(`stalled-0${i}`)));
+    for (const outcome of pending) void outcome.catch(() => undefined); // stop() rejects on failure
+    await cluster.settle();
+    expect(leader.status().uncommittedSize).toBe(100);
+    const refused = leader.propose(text('one-more')).catch((error: unknown) => error);
+    await cluster.settle();
+    const error = await refused;
+    expect(error).toBeInstanceOf(ProposalDroppedError);
+    expect(error).toMatchObject({ code: 'raft/proposal-dropped', reason: 'uncommitted-limit' });
+    cluster.network.heal();
+    await cluster.advance(cluster.tickMs * 3);
+    await Promise.all(pending);
+    expect(leader.status().uncommittedSize).toBe(0);
+    const retried = leader.propose(text('one-more'));
+    await cluster.advance(30);
+    await expect(retried).resolves.toMatchObject({ result: 11 });
   });
 });

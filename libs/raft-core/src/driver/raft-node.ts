@@ -47,6 +47,7 @@ export interface RaftNodeOptions<Result> {
       | 'maxInflightBytes'
       | 'maxCommittedSizePerReady'
       | 'maxLearnerLag'
+      | 'maxUncommittedEntriesSize'
     >
   >;
   /** Take a snapshot (and compact the log) every this many applied entries; 0 = never. Default 10 000. */
@@ -128,7 +129,9 @@ interface IncomingSnapshot {
  *
  * Proposal outcomes: the promise resolves once the entry is committed *and* applied, with
  * the state machine's result; it rejects with `NotLeaderError` (not the leader: carries the
- * leader id), `ProposalDroppedError` (refused before entering the log), `LeadershipLostError`
+ * leader id), `ProposalDroppedError` (refused before entering the log; `reason`
+ * `'uncommitted-limit'` when commits stall and the leader's unapplied entries reached
+ * `maxUncommittedEntriesSize`), `LeadershipLostError`
  * (this node lost leadership before the entry committed: it may or may not commit — retry
  * idempotently) or `NodeStoppedError`.
  */

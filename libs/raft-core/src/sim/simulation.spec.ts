@@ -31,6 +31,7 @@ describe('deterministic simulation', () => {
       expect(total('transfers')).toBeGreaterThan(0);
       expect(total('dropped')).toBeGreaterThan(0);
       expect(total('readsServed')).toBeGreaterThan(SEEDS_PER_SIZE * 10);
+      expect(total('uncommittedDrops')).toBeGreaterThan(0); // stalled leaders hit the limit
     });
   }
 

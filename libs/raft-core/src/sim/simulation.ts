@@ -35,6 +35,13 @@ export interface SimulationOptions {
   readonly compactRate?: number;
   /** Chance per step that a pending fsync completes (slow disks keep Readies in flight). */
   readonly syncRate?: number;
+  /**
+   * The core's `maxUncommittedEntriesSize`. Default: 64 bytes (8 proposals; a conf change
+   * entry is about 30) for half the seeds, so stalled leaders run into it before check-quorum
+   * deposes them, and 0 (no limit) for the other half, so long uncommitted tails and their
+   * conflicts stay covered.
+   */
+  readonly maxUncommittedEntriesSize?: number;
 }
 
 export interface SimulationStats {
@@ -55,6 +62,8 @@ export interface SimulationStats {
   compactions: number;
   reads: number;
   readsServed: number;
+  /** Proposals the leader refused with `'uncommitted-limit'`. */
+  uncommittedDrops: number;
 }
 
 export interface SimulationResult {
@@ -163,6 +172,7 @@ export class Simulation {
     compactions: 0,
     reads: 0,
     readsServed: 0,
+    uncommittedDrops: 0,
   };
 
   constructor(options: SimulationOptions) {
@@ -183,6 +193,7 @@ export class Simulation {
       transferRate: 0.003,
       compactRate: 0.01,
       syncRate: 0.7,
+      maxUncommittedEntriesSize: (options.seed >>> 1) % 2 === 0 ? 64 : 0,
       ...options,
     };
     this.prng = new Prng(options.seed);
@@ -269,6 +280,7 @@ export class Simulation {
       maxSizePerMsg: 2048,
       maxInflightMsgs: 8,
       maxLearnerLag: 5,
+      maxUncommittedEntriesSize: this.options.maxUncommittedEntriesSize,
     });
   }
 
@@ -722,6 +734,8 @@ export class Simulation {
       node.proposals.set(position.index, proposal);
       return { ...proposal, node };
     } catch (error) {
+      if (error instanceof ProposalDroppedError && error.reason === 'uncommitted-limit')
+        this.stats.uncommittedDrops++;
       if (error instanceof ProposalDroppedError || error instanceof NotLeaderError)
         return undefined;
       throw error;
@@ -794,6 +808,29 @@ export class Simulation {
           `node ${node.id}: applied ${log.applied} commit ${log.committed} last ${log.lastIndex()}`,
         );
       }
+      this.checkUncommittedSize(node, raw);
+    }
+  }
+
+  /**
+   * The leader's uncommitted-size accounting (etcd's): within the limit (the sim's entries
+   * are all smaller than it), and never more than the payload its log holds after `applied`
+   * (it may be less: entries of earlier terms are not counted).
+   */
+  private checkUncommittedSize(node: SimNode, raw: RawNode): void {
+    const counted = raw.raft.uncommittedSize;
+    if (counted === 0) return;
+    const limit = this.options.maxUncommittedEntriesSize;
+    const log = raw.raft.log;
+    let unapplied = 0;
+    if (raw.isLeader())
+      for (const entry of log.slice(log.applied + 1, log.lastIndex() + 1, Infinity))
+        unapplied += entry.data.byteLength;
+    if (counted > unapplied || (limit > 0 && counted > limit)) {
+      throw new SafetyViolation(
+        'uncommitted-size',
+        `node ${node.id} (${raw.raft.role}) counts ${counted} uncommitted bytes; its log holds ${unapplied} after applied ${log.applied}, limit ${limit}`,
+      );
     }
   }
 
