@@ -164,6 +164,10 @@ export class RawNode {
     this.raft.reportSnapshot(to, success);
   }
 
+  /**
+   * The transport failed to deliver to `to` (etcd's `ReportUnreachable`): a leader stops
+   * pipelining appends to it (replicate → probe) until it answers again.
+   */
   reportUnreachable(to: NodeId): void {
     this.checkIdle();
     this.raft.reportUnreachable(to);

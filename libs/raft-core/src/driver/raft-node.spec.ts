@@ -274,4 +274,26 @@ describe('RaftNode (driver over a manual clock)', () => {
     await cluster.advance(30);
     await expect(retried).resolves.toMatchObject({ result: 11 });
   });
+
+  it('reportUnreachable stops pipelining to a follower: replicate → probe', async () => {
+    cluster = new TestRaftCluster([1, 2, 3]);
+    cluster.node(2).reportUnreachable(3); // before start: ignored
+    await cluster.start();
+    const leader = await cluster.waitForLeader();
+    const committed = leader.propose(text('a'));
+    await cluster.advance(30);
+    await committed;
+    const follower = [...cluster.nodes.keys()].find((id) => id !== leader.id) ?? 0;
+    expect(leader.status().progress.get(follower)?.state).toBe('replicate');
+    leader.reportUnreachable(follower);
+    await cluster.settle();
+    expect(leader.status().progress.get(follower)?.state).toBe('probe');
+    // The follower's next append answer puts it back into replicate.
+    const next = leader.propose(text('b'));
+    await cluster.advance(30);
+    await next;
+    expect(leader.status().progress.get(follower)?.state).toBe('replicate');
+    for (const id of cluster.nodes.keys())
+      expect(cluster.stateMachine(id).commands).toEqual(['a', 'b']);
+  });
 });

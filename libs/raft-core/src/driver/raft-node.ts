@@ -82,6 +82,7 @@ type Input =
   | { readonly kind: 'read'; readonly context: number }
   | { readonly kind: 'transfer'; readonly target: NodeId; readonly fail: (error: Error) => void }
   | { readonly kind: 'snapshot-report'; readonly to: NodeId; readonly success: boolean }
+  | { readonly kind: 'unreachable'; readonly to: NodeId }
   | { readonly kind: 'install-snapshot'; readonly meta: SnapshotMeta }
   | { readonly kind: 'snapshot-now' };
 
@@ -148,6 +149,8 @@ export class RaftNode<Result = unknown> {
   private looping = false;
   private stopped = false;
   private started = false;
+  /** The core exists and the transport is hooked up (the end of `start()`). */
+  private listening = false;
   private tickTimer: TimerHandle | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private idleWaiters: (() => void)[] = [];
@@ -227,6 +230,7 @@ export class RaftNode<Result = unknown> {
       `Replayed ${replayed} Raft log entries`,
     );
     this.options.transport.onMessage((message) => this.onMessage(message));
+    this.listening = true;
     this.scheduleTick();
     this.kick();
   }
@@ -329,6 +333,17 @@ export class RaftNode<Result = unknown> {
       this.snapshotWaiters.push({ resolve, reject });
       this.push({ kind: 'snapshot-now' });
     });
+  }
+
+  /**
+   * The transport could not deliver to `to` (a failed connection or request; etcd's
+   * `ReportUnreachable`). A leader then stops pipelining appends into it (replicate → probe)
+   * and probes once per heartbeat until it answers. Safe to call from any callback, any
+   * number of times; ignored before `start()` completes and after `stop()`.
+   */
+  reportUnreachable(to: NodeId): void {
+    if (this.stopped || !this.listening) return;
+    this.push({ kind: 'unreachable', to });
   }
 
   /** Called with the new soft state whenever the leader or this node's role changes. */
@@ -517,6 +532,9 @@ export class RaftNode<Result = unknown> {
         return;
       case 'snapshot-report':
         raw.reportSnapshot(input.to, input.success);
+        return;
+      case 'unreachable':
+        raw.reportUnreachable(input.to);
         return;
       case 'install-snapshot':
         raw.installSnapshot(input.meta);

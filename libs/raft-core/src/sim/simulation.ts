@@ -115,6 +115,8 @@ interface SimNode {
   /** Leader side: snapshot streams awaiting the follower's final ack (to → [index, started]). */
   outgoing: Map<NodeId, { index: number; size: number; startedAt: number }>;
   snapshotReports: { to: NodeId; success: boolean }[];
+  /** Peers a message could not reach over a cut link, reported at the next turn. */
+  unreachable: Set<NodeId>;
   leaderTerm: number;
   /** Reads in progress: context → the highest acknowledged index when the read started. */
   reads: Map<number, number>;
@@ -241,6 +243,7 @@ export class Simulation {
       assembly: undefined,
       outgoing: new Map(),
       snapshotReports: [],
+      unreachable: new Set(),
       leaderTerm: 0,
       reads: new Map(),
     };
@@ -295,6 +298,7 @@ export class Simulation {
     node.assembly = undefined;
     node.outgoing.clear();
     node.snapshotReports = [];
+    node.unreachable.clear();
     node.leaderTerm = 0;
     node.reads.clear();
   }
@@ -371,10 +375,14 @@ export class Simulation {
 
   private send(m: Message): void {
     this.stats.messages++;
-    if (
-      this.cut.has(`${m.from}-${m.to}`) ||
-      (this.faulty && this.prng.chance(this.options.dropRate))
-    ) {
+    if (this.cut.has(`${m.from}-${m.to}`)) {
+      // A transport sees a cut link fail (no connection) and tells the sender, like the app's
+      // PeerTransport; a random drop below is a silent loss nobody notices.
+      this.nodes.get(m.from)?.unreachable.add(m.to);
+      this.stats.dropped++;
+      return;
+    }
+    if (this.faulty && this.prng.chance(this.options.dropRate)) {
       this.stats.dropped++;
       return;
     }
@@ -417,6 +425,8 @@ export class Simulation {
     }
     for (const report of node.snapshotReports) raw.reportSnapshot(report.to, report.success);
     node.snapshotReports = [];
+    for (const to of node.unreachable) raw.reportUnreachable(to);
+    node.unreachable.clear();
     const inbox = node.inbox;
     node.inbox = [];
     for (const m of inbox) raw.step(m);
