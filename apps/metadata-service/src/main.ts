@@ -93,6 +93,9 @@ async function main(): Promise<void> {
     addressOf: (id: number): string | undefined => peers.addressOf(id),
     logger: logger.child({ component: 'transport' }),
     requestTimeoutMs: Math.max(2_000, config.raft.electionTimeoutMs * 4),
+    // etcd's ReportUnreachable: the leader stops pipelining appends into a peer it cannot
+    // reach (replicate → probe) rather than fill the void until the peer rejects them.
+    onUnreachable: (id) => late.raft?.reportUnreachable(id),
   });
   const peers: StaticPeerDirectory = new StaticPeerDirectory(
     config.peers,
@@ -225,6 +228,7 @@ async function main(): Promise<void> {
         commitIndex: s.commitIndex,
         appliedIndex: s.appliedIndex,
         snapshotIndex: s.snapshotIndex,
+        uncommittedBytes: raftNode.status().uncommittedSize,
         peers: s.members.filter((m) => m.id !== config.nodeId),
       };
     },

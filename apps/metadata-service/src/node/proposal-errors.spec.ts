@@ -6,6 +6,7 @@ describe('proposalError', () => {
   it.each([
     [new NotLeaderError(2), 'NO_LEADER', 503],
     [new ProposalDroppedError('transfer-in-progress', 'transferring'), 'NO_LEADER', 503],
+    [new ProposalDroppedError('uncommitted-limit'), 'NO_LEADER', 503],
     [
       new ProposalDroppedError('conf-change-pending', 'pending'),
       'MEMBERSHIP_CHANGE_IN_PROGRESS',
@@ -18,6 +19,11 @@ describe('proposalError', () => {
     expect(mapped).toBeInstanceOf(ApiError);
     expect(mapped.code).toBe(code);
     expect(mapped.status).toBe(status);
+  });
+
+  it('says why when the leader sheds load because commits stall', () => {
+    const mapped = proposalError(new ProposalDroppedError('uncommitted-limit'));
+    expect(mapped.message).toMatch(/^not committed: .*followers catch up/);
   });
 
   it('passes ApiErrors through and rethrows anything else', () => {

@@ -15,6 +15,15 @@ import { ApiError } from '../http/api-error';
  */
 export function proposalError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof ProposalDroppedError && err.reason === 'uncommitted-limit') {
+    // Back-pressure: commits stall (followers slow, partitioned or with a stalled disk) and the
+    // leader already holds its limit of unapplied entries. Nothing was appended: a 503 like any
+    // refusal before the log, saying why, so operators look at the followers, not the leader.
+    return new ApiError(
+      ErrorCode.NO_LEADER,
+      'not committed: the leader refuses writes until its followers catch up (too many uncommitted entries); retry later',
+    );
+  }
   if (err instanceof ProposalDroppedError && err.reason === 'conf-change-pending') {
     return new ApiError(
       ErrorCode.MEMBERSHIP_CHANGE_IN_PROGRESS,

@@ -24,6 +24,7 @@ describe('ServiceMetrics', () => {
       commitIndex: 100,
       appliedIndex: 99,
       snapshotIndex: 50,
+      uncommittedBytes: 4096,
       peers: [
         { id: 2, matchIndex: 100, lastContactMs: 12 },
         { id: 3, matchIndex: 90, lastContactMs: 2500 },
@@ -43,6 +44,7 @@ describe('ServiceMetrics', () => {
     expect(sample(body, 'dmq_raft_term', node)).toBe(3);
     expect(sample(body, 'dmq_raft_role', { ...node, role: 'leader' })).toBe(1);
     expect(sample(body, 'dmq_raft_role', { ...node, role: 'follower' })).toBe(0);
+    expect(sample(body, 'dmq_raft_uncommitted_bytes', node)).toBe(4096);
     expect(sample(body, 'dmq_raft_peer_lag_entries', { ...node, peer: '3' })).toBe(10);
     expect(sample(body, 'dmq_raft_peer_last_contact_seconds', { ...node, peer: '3' })).toBe(2.5);
     expect(sample(body, 'dmq_backup_lag_entries', node)).toBe(4);
@@ -73,6 +75,7 @@ describe('ServiceMetrics', () => {
         commitIndex: 0,
         appliedIndex: 0,
         snapshotIndex: 0,
+        uncommittedBytes: 0,
         peers: [],
       }),
       () => ({ lagEntries: null, lagMs: null }),

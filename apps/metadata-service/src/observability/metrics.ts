@@ -8,6 +8,8 @@ export interface RaftGaugeSource {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
+  /** Leader: payload bytes it appended and has not yet applied (0 on followers). */
+  readonly uncommittedBytes: number;
   readonly peers: ReadonlyArray<{
     readonly id: number;
     readonly matchIndex: number | null;
@@ -86,6 +88,14 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.set(raft().snapshotIndex);
+      },
+    });
+    new Gauge({
+      name: 'dmq_raft_uncommitted_bytes',
+      help: "Leader: payload bytes of entries appended and not yet applied; at Raft's maxUncommittedEntriesSize (default 64 MiB) new writes get 503 until followers catch up. 0 on followers.",
+      registers,
+      collect() {
+        this.set(raft().uncommittedBytes);
       },
     });
     new Gauge({
