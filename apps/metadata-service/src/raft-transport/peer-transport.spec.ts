@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -195,6 +196,30 @@ describe('PeerTransport', () => {
     }
     expect(b.received[0]).toEqual({ from: 1, text: 'again' });
     await a.log.waitFor(/reachable again/);
+  });
+
+  it('leaves no abort listener behind for each backoff while a peer is down', async () => {
+    // Each backoff used to add a listener to the queue's own abort signal (it lives as long
+    // as the peer) and never remove it: one more per failed request, and Node's
+    // MaxListenersExceededWarning after ten, i.e. a few seconds into a failover.
+    const a = await node(1, { backoffMinMs: 1, backoffMaxMs: 2 });
+    const probe = http.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    addresses.set(2, `127.0.0.1:${port}`);
+
+    while ((a.transport.stats(2)?.failures ?? 0) < 25) {
+      a.transport.send(2, text('lost'));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    // White-box: the queue's signal is private; nothing else observes its listeners.
+    const queue = (
+      a.transport as unknown as { peers: Map<number, { abort: AbortController }> }
+    ).peers.get(2);
+    const signal = queue?.abort.signal as AbortSignal;
+    // At most the request in flight holds one (Node removes it when the request ends).
+    expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(1);
   });
 });
 

@@ -371,17 +371,20 @@ class PeerQueue {
   }
 }
 
+/**
+ * Resolves after `ms`, or at once when `signal` fires. `signal` is the queue's own, living as
+ * long as the peer: the listener must go when the timer fires, or every backoff while a peer
+ * is down leaves one behind (a leak, and Node's MaxListenersExceededWarning after ten).
+ */
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
