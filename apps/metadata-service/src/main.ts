@@ -31,6 +31,7 @@ import { MetadataState } from './node/metadata-state';
 import { MetadataNode } from './node/metadata-node';
 import { StaticPeerDirectory } from './node/peer-directory';
 import { timedStorage } from './node/timed-storage';
+import { RetryAfterPolicy } from './node/retry-after-policy';
 import { ensureClusterIdentity } from './node/cluster-identity';
 import { BrokerLiveness } from './brokers/broker-liveness';
 import { ChangeNotifier } from './brokers/change-notifier';
@@ -131,6 +132,12 @@ async function main(): Promise<void> {
     raft: { preVote: true, checkQuorum: true },
   });
   late.raft = raftNode;
+  // Retry-After of every 503 this node answers: 0 while a leader is known or expected within
+  // an election, 1 s once it has been without one for longer (subscribed before start()).
+  const retryAfter = new RetryAfterPolicy({ electionTimeoutMs: config.raft.electionTimeoutMs });
+  raftNode.onLeaderChange((soft) =>
+    retryAfter.leaderChanged(soft.lead === NONE ? undefined : soft.lead),
+  );
   await raftNode.start();
   const counts = state.current.counts();
   logger.info(
@@ -289,11 +296,9 @@ async function main(): Promise<void> {
   let draining = false;
   app.use((_req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (!draining) return next();
-    const refusal = new ApiError(ErrorCode.NO_LEADER, 'this node is shutting down', {
-      retryAfterSeconds: 1,
-    });
+    const refusal = new ApiError(ErrorCode.NO_LEADER, 'this node is shutting down');
     res.setHeader('Connection', 'close');
-    res.setHeader('Retry-After', '1');
+    res.setHeader('Retry-After', String(retryAfter.seconds(refusal.code)));
     res.status(refusal.status).json(refusal.toBody());
   });
   app.use(
@@ -304,6 +309,7 @@ async function main(): Promise<void> {
       forwarder,
       observe: metrics.observeHttp,
       metricsText: () => metrics.text(),
+      retryAfterSeconds: (code, retryLater) => retryAfter.seconds(code, retryLater),
     }),
   );
   const server = http.createServer(app);

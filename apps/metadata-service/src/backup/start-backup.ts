@@ -491,9 +491,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     },
     resync: async () => {
       if (!raft.isLeader()) {
-        throw new ApiError(ErrorCode.NO_LEADER, 'only the leader enqueues backups', {
-          retryAfterSeconds: 1,
-        });
+        throw new ApiError(ErrorCode.NO_LEADER, 'only the leader enqueues backups');
       }
       return enqueueFull();
     },

@@ -8,7 +8,8 @@ import {
 /**
  * An error the API answers with: a contract error code, a human message and, for
  * `INVALID_REQUEST`, the offending fields. Its HTTP status comes from the contract's
- * code → status table, in one place (the error middleware).
+ * code → status table, in one place (the error middleware), and so does the `Retry-After`
+ * of a 503 (from the node's `RetryAfterPolicy`).
  */
 export class ApiError extends Error {
   constructor(
@@ -16,7 +17,11 @@ export class ApiError extends Error {
     message: string,
     readonly options: {
       readonly issues?: readonly FieldIssue[];
-      readonly retryAfterSeconds?: number;
+      /**
+       * A 503 that no leader change will fix soon (back-pressure): its `Retry-After` is the
+       * policy's "later" value whatever the node knows of the leader.
+       */
+      readonly retryLater?: boolean;
     } = {},
   ) {
     super(message);

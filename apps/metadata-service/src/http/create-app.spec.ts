@@ -11,6 +11,7 @@ import {
 import { ApiError } from './api-error';
 import { createApp, type AppDeps } from './create-app';
 import { LeaderForwarder } from './leader-forwarder';
+import { RetryAfterPolicy } from '../node/retry-after-policy';
 import type { MetadataApi, ReadOptions, WriteOptions } from './ports';
 
 const silent = { warn: () => undefined, error: () => undefined, debug: () => undefined };
@@ -510,6 +511,59 @@ describe('forwarding to the leader', () => {
       noLeader.leader = 1; // known, but nothing listens on its address
       const refused = await post(`${server.url}/api/v1/topics`, topicBody);
       expect(refused.status).toBe(503);
+    } finally {
+      forwarder.close();
+      await server.close();
+    }
+  });
+
+  it("takes the Retry-After of every 503 from the node's RetryAfterPolicy", async () => {
+    let clock = 0;
+    const policy = new RetryAfterPolicy({ electionTimeoutMs: 250, now: () => clock });
+    const follower = new FakeApi(2, null);
+    const forwarder = new LeaderForwarder({
+      nodeId: 2,
+      addressOf: () => '127.0.0.1:1',
+      timeoutMs: 1_000,
+    });
+    const server = await serve({
+      api: follower,
+      logger: silent,
+      forwarder,
+      retryAfterSeconds: (code, retryLater) => policy.seconds(code, retryLater),
+    });
+    const answer503 = async () => {
+      const answer = await post(`${server.url}/api/v1/topics`, topicBody);
+      const { error } = (await answer.json()) as { error: { code: string } };
+      return {
+        status: answer.status,
+        code: error.code,
+        retryAfter: answer.headers.get('retry-after'),
+      };
+    };
+    try {
+      // No leader yet, for less than settleMs: an election is under way, retry now.
+      expect(await answer503()).toEqual({ status: 503, code: 'NO_LEADER', retryAfter: '0' });
+      // No leader for settleMs: most likely no quorum, so clients wait at least 1 s.
+      clock += policy.settleMs;
+      expect(await answer503()).toEqual({ status: 503, code: 'NO_LEADER', retryAfter: '1' });
+      // A leader is known but refuses connections: it just died, and this node's election
+      // timer has not fired yet.
+      follower.leader = 1;
+      policy.leaderChanged(1);
+      expect(await answer503()).toEqual({ status: 503, code: 'NO_LEADER', retryAfter: '0' });
+      // The node itself refuses (it lost leadership before the entry entered the log).
+      follower.leader = 2;
+      follower.failNext = new ApiError(ErrorCode.NO_LEADER, 'not committed: not the leader');
+      expect(await answer503()).toEqual({ status: 503, code: 'NO_LEADER', retryAfter: '0' });
+      // Back-pressure: no leader change will end it.
+      follower.failNext = new ApiError(ErrorCode.NO_LEADER, 'too many uncommitted entries', {
+        retryLater: true,
+      });
+      expect(await answer503()).toEqual({ status: 503, code: 'NO_LEADER', retryAfter: '1' });
+      // NOT_READY: the node already waited the commit timeout for minVersion.
+      follower.failNext = new ApiError(ErrorCode.NOT_READY, 'behind');
+      expect(await answer503()).toEqual({ status: 503, code: 'NOT_READY', retryAfter: '1' });
     } finally {
       forwarder.close();
       await server.close();

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { API_BASE_PATH, ErrorCode, Headers, MAX_BODY_BYTES } from '@dmq/api-contracts';
+import { DEFAULT_RETRY_AFTER_SECONDS } from '../node/retry-after-policy';
 import { ApiError } from './api-error';
 import type { LeaderForwarder } from './leader-forwarder';
 import type { MetadataApi } from './ports';
@@ -34,6 +35,11 @@ export interface AppDeps {
   readonly observe?: RequestObserver;
   /** Prometheus text for `/metrics`. */
   readonly metricsText?: () => Promise<{ contentType: string; body: string }>;
+  /**
+   * `Retry-After` (whole seconds) of a 503 with this code, answered now: the node's
+   * `RetryAfterPolicy`. Absent in single-process tests: {@link DEFAULT_RETRY_AFTER_SECONDS}.
+   */
+  readonly retryAfterSeconds?: (code: ErrorCode, retryLater: boolean) => number;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -122,11 +128,7 @@ export function createApp(deps: AppDeps): express.Express {
       deps.forwarder === undefined ||
       req.get(Headers.forwardedBy) !== undefined
     ) {
-      return next(
-        new ApiError(ErrorCode.NO_LEADER, 'no leader is known; nothing was committed', {
-          retryAfterSeconds: 1,
-        }),
-      );
+      return next(new ApiError(ErrorCode.NO_LEADER, 'no leader is known; nothing was committed'));
     }
     try {
       await deps.forwarder.forward(req, res, leader);
@@ -144,7 +146,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError(ErrorCode.NOT_FOUND, `no route ${req.method} ${req.path}`));
   });
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, deps.retryAfterSeconds ?? (() => DEFAULT_RETRY_AFTER_SECONDS)));
   return app;
 }
 
@@ -154,7 +156,10 @@ interface BodyParserError {
 }
 
 /** The one place that turns errors into contract answers. */
-function errorHandler(logger: HttpLogger) {
+function errorHandler(
+  logger: HttpLogger,
+  retryAfterSeconds: (code: ErrorCode, retryLater: boolean) => number,
+) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const apiError = toApiError(err);
     if (apiError.code === ErrorCode.INTERNAL_ERROR) {
@@ -167,7 +172,10 @@ function errorHandler(logger: HttpLogger) {
       return;
     }
     if (apiError.status === 503)
-      res.setHeader('Retry-After', String(apiError.options.retryAfterSeconds ?? 1));
+      res.setHeader(
+        'Retry-After',
+        String(retryAfterSeconds(apiError.code, apiError.options.retryLater === true)),
+      );
     res.status(apiError.status).json(apiError.toBody());
   };
 }

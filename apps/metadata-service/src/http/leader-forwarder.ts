@@ -28,9 +28,7 @@ export class LeaderForwarder {
     const address = this.options.addressOf(leaderId);
     if (address === undefined) {
       return Promise.reject(
-        new ApiError(ErrorCode.NO_LEADER, `leader ${leaderId} has no known address`, {
-          retryAfterSeconds: 1,
-        }),
+        new ApiError(ErrorCode.NO_LEADER, `leader ${leaderId} has no known address`),
       );
     }
     const colon = address.lastIndexOf(':');
@@ -83,9 +81,7 @@ export class LeaderForwarder {
         }
         if (!sent || err.code === 'ECONNREFUSED') {
           reject(
-            new ApiError(ErrorCode.NO_LEADER, `leader ${leaderId} unreachable: ${err.message}`, {
-              retryAfterSeconds: 1,
-            }),
+            new ApiError(ErrorCode.NO_LEADER, `leader ${leaderId} unreachable: ${err.message}`),
           );
         } else {
           reject(

@@ -125,9 +125,7 @@ export class MetadataNode implements MetadataApi {
         const mapped = proposalError(err);
         // A read changes nothing, so an unknown outcome is simply "no leader confirmed it".
         throw mapped.code === ErrorCode.COMMIT_TIMEOUT
-          ? new ApiError(ErrorCode.NO_LEADER, 'no leader confirmed the read in time', {
-              retryAfterSeconds: 1,
-            })
+          ? new ApiError(ErrorCode.NO_LEADER, 'no leader confirmed the read in time')
           : mapped;
       }
     }
@@ -141,7 +139,6 @@ export class MetadataNode implements MetadataApi {
         throw new ApiError(
           ErrorCode.NOT_READY,
           `this node has applied version ${this.options.state.version}, not yet ${options.minVersion}`,
-          { retryAfterSeconds: 1 },
         );
       }
     }
@@ -183,13 +180,7 @@ export class MetadataNode implements MetadataApi {
     write?: Pick<WriteOptions, 'idempotencyKey' | 'requestHash'>,
   ): Promise<CommandValue<T>> {
     if (!this.raft.isLeader()) {
-      throw new ApiError(
-        ErrorCode.NO_LEADER,
-        'this node is not the leader; nothing was committed',
-        {
-          retryAfterSeconds: 1,
-        },
-      );
+      throw new ApiError(ErrorCode.NO_LEADER, 'this node is not the leader; nothing was committed');
     }
     if (write?.idempotencyKey !== undefined) {
       const seen = this.machine.checkIdempotencyKey(write.idempotencyKey, write.requestHash);
@@ -257,9 +248,7 @@ export class MetadataNode implements MetadataApi {
     options: WriteOptions,
   ): Promise<HeartbeatResponse> {
     if (!this.raft.isLeader()) {
-      throw new ApiError(ErrorCode.NO_LEADER, 'this node is not the leader', {
-        retryAfterSeconds: 1,
-      });
+      throw new ApiError(ErrorCode.NO_LEADER, 'this node is not the leader');
     }
     let broker = this.requireBroker(brokerId);
     if (request.brokerEpoch !== broker.brokerEpoch) {

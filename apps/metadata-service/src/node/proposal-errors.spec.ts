@@ -24,6 +24,9 @@ describe('proposalError', () => {
   it('says why when the leader sheds load because commits stall', () => {
     const mapped = proposalError(new ProposalDroppedError('uncommitted-limit'));
     expect(mapped.message).toMatch(/^not committed: .*followers catch up/);
+    // Retry-After 1 (RetryAfterPolicy) although a leader is known: no election ends it.
+    expect(mapped.options.retryLater).toBe(true);
+    expect(proposalError(new NotLeaderError(2)).options.retryLater).toBeUndefined();
   });
 
   it('passes ApiErrors through and rethrows anything else', () => {

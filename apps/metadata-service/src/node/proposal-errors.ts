@@ -19,9 +19,11 @@ export function proposalError(err: unknown): ApiError {
     // Back-pressure: commits stall (followers slow, partitioned or with a stalled disk) and the
     // leader already holds its limit of unapplied entries. Nothing was appended: a 503 like any
     // refusal before the log, saying why, so operators look at the followers, not the leader.
+    // No election ends it, so `retryLater`: Retry-After 1 although the leader is known.
     return new ApiError(
       ErrorCode.NO_LEADER,
       'not committed: the leader refuses writes until its followers catch up (too many uncommitted entries); retry later',
+      { retryLater: true },
     );
   }
   if (err instanceof ProposalDroppedError && err.reason === 'conf-change-pending') {
@@ -34,9 +36,7 @@ export function proposalError(err: unknown): ApiError {
     return new ApiError(ErrorCode.PRECONDITION_FAILED, `membership change refused: ${err.message}`);
   }
   if (err instanceof NotLeaderError || err instanceof ProposalDroppedError) {
-    return new ApiError(ErrorCode.NO_LEADER, `not committed: ${err.message}`, {
-      retryAfterSeconds: 1,
-    });
+    return new ApiError(ErrorCode.NO_LEADER, `not committed: ${err.message}`);
   }
   if (err instanceof LeadershipLostError || err instanceof NodeStoppedError) {
     return new ApiError(
