@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { fullJitterBackoff, parseRetryAfter, sleep } from './backoff';
 
 describe('fullJitterBackoff', () => {
@@ -36,5 +37,10 @@ describe('sleep', () => {
   });
   it('resolves after the delay', async () => {
     await expect(sleep(1)).resolves.toBeUndefined();
+  });
+  it('removes its abort listener when it resolves (a call sleeps many times on one signal)', async () => {
+    const controller = new AbortController();
+    for (let i = 0; i < 12; i += 1) await sleep(0, controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });

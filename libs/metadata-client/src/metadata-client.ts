@@ -638,7 +638,7 @@ export class MetadataClient {
             });
           }
           last = error;
-          this.selector.markFailed(node);
+          this.selector.markUnreachable(node);
           if (!safeToRepeat && error.delivered) {
             throw new TransportError(
               `${exchange.method} ${exchange.path}: ${error.message}; the request may have been ` +
@@ -756,7 +756,7 @@ export class MetadataClient {
   ): { ok: true; value: T } | { ok: false; error: MetadataApiError } {
     const leaderId = headerInteger(answer.headers[Headers.leader], 1);
     const metadataVersion = headerInteger(answer.headers[Headers.metadataVersion], 0);
-    this.selector.learnLeader(leaderId);
+    this.selector.learnLeader(leaderId, node, answer.status === 503);
     this.last = { node: node.apiBase.href, status: answer.status, leaderId, metadataVersion };
     const where = { ...facts, status: answer.status, node: node.apiBase.href };
     const success = answer.status >= 200 && answer.status < 300;

@@ -8,10 +8,18 @@ import type { ResolvedNode } from './options';
  * failed at the socket level). The leader is preferred when its id maps to a configured
  * node; otherwise the client stays on the node at `cursor` while it works and moves the
  * cursor on when it fails (any node forwards writes and linearizable reads to the leader).
+ *
+ * `unreachable` holds the nodes whose last attempt failed at the socket level (refused,
+ * reset, timed out) and that have not answered since: rotation skips them while another
+ * node is left, and a `503` naming one of them as the leader is not followed — that answer
+ * says the node could not use that leader either (typically: the leader was just killed and
+ * the survivor has not noticed yet). Without this a failover would alternate between the
+ * dead leader and a survivor, and every wasted attempt doubles the next backoff.
  */
 export class NodeSelector {
   private cursor = 0;
   private leader: number | undefined;
+  private readonly unreachable = new Set<ResolvedNode>();
 
   constructor(private readonly nodes: readonly ResolvedNode[]) {}
 
@@ -24,11 +32,29 @@ export class NodeSelector {
   pick(): ResolvedNode {
     const leader = this.leaderNode();
     if (leader !== undefined) return leader;
-    return this.nodes[this.cursor] as ResolvedNode;
+    for (let i = 0; i < this.nodes.length; i += 1) {
+      const node = this.nodes[(this.cursor + i) % this.nodes.length] as ResolvedNode;
+      if (!this.unreachable.has(node)) return node;
+    }
+    return this.nodes[this.cursor] as ResolvedNode; // none answered lately: plain rotation
   }
 
-  /** Records what an answer from any node said about the leader. */
-  learnLeader(leaderId: number | undefined): void {
+  /**
+   * Records an answer from `from` (any HTTP status): it is reachable, and it named
+   * `leaderId`. A `503` (`unavailable`) naming a node that is unreachable from here does not
+   * make it the leader; any other answer does (it was relayed through that leader, or the
+   * leader itself answered) and clears its mark.
+   */
+  learnLeader(leaderId: number | undefined, from?: ResolvedNode, unavailable = false): void {
+    if (from !== undefined) this.unreachable.delete(from);
+    const named = leaderId === undefined ? undefined : this.nodes.find((n) => n.id === leaderId);
+    if (named !== undefined && this.unreachable.has(named)) {
+      if (unavailable) {
+        this.leader = undefined;
+        return;
+      }
+      this.unreachable.delete(named);
+    }
     this.leader = leaderId;
   }
 
@@ -40,6 +66,12 @@ export class NodeSelector {
     if (node.id !== undefined && node.id === this.leader) this.leader = undefined;
     const index = this.nodes.indexOf(node);
     if (index >= 0) this.cursor = (index + 1) % this.nodes.length;
+  }
+
+  /** `node` failed at the socket level: {@link markFailed}, and avoid it until it answers. */
+  markUnreachable(node: ResolvedNode): void {
+    this.markFailed(node);
+    this.unreachable.add(node);
   }
 
   /** The configured node with the given id, or its address when given as a string. */

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import {
   AbortError,
   ClientClosedError,
@@ -157,6 +158,99 @@ describe('MetadataClient retries and leader following', () => {
     const c = client({ nodes: [one.address] });
     await c.createTopic(createRequest);
     expect(sleeper.delays).toEqual([2000, 100]);
+  });
+
+  it('paces NO_LEADER by its own backoff while Retry-After is 0, and waits at least Retry-After: 1 after', async () => {
+    // The server answers 0 while it expects a leader within an election, 1 once it has had
+    // none for long (RetryAfterPolicy): full-jitter backoff first, then at least a second.
+    const zero = noLeader({ 'retry-after': '0' });
+    const one = noLeader({ 'retry-after': '1' });
+    const n = await node(zero, zero, zero, one, one, created);
+    const c = client({ nodes: [n.address], initialBackoffMs: 100, maxBackoffMs: 2_000 });
+    await expect(c.createTopic(createRequest)).resolves.toEqual(topicFixture);
+    // random() = 0.5 of the ceilings 100, 200, 400; then 800 and 1600 lose to 1000.
+    expect(sleeper.delays).toEqual([50, 100, 200, 1000, 1000]);
+    expect(n.requests).toHaveLength(6);
+  });
+
+  it('follows a failover without going back to the leader that refused connections', async () => {
+    const dead = await refusedAddress(); // node 1: the leader, just killed
+    // Node 2 has not noticed yet: it names node 1, whose address refused its forward too.
+    const two = await node(noLeader({ 'x-dmq-leader': '1', 'retry-after': '0' }), {
+      ...created,
+      headers: { 'x-dmq-leader': '2' },
+    });
+    // Node 3 is holding the election.
+    const three = await node(noLeader({ 'retry-after': '0' }));
+    const c = client({
+      nodes: [
+        { id: 1, address: dead },
+        { id: 2, address: two.address },
+        { id: 3, address: three.address },
+      ],
+    });
+    await expect(c.createTopic(createRequest)).resolves.toEqual(topicFixture);
+    // 1 refused → 2 (503 naming 1: not followed) → 3 (503) → 2 (skips 1): three attempts
+    // after the first, paced by the backoff alone.
+    expect([two.requests.length, three.requests.length]).toEqual([2, 1]);
+    expect(sleeper.delays).toEqual([50, 100, 200]);
+    expect(c.leaderId).toBe(2);
+    await c.createTopic(createRequest);
+    expect(two.requests).toHaveLength(3);
+  });
+
+  it('skips a node that refused connections when rotating, while another node answers', async () => {
+    const refused = await refusedAddress();
+    const two = await node(noLeader(), created);
+    const three = await node(noLeader());
+    const c = client({ nodes: [refused, two.address, three.address], maxAttempts: 4 });
+    await expect(c.createTopic(createRequest)).resolves.toEqual(topicFixture);
+    expect([two.requests.length, three.requests.length]).toEqual([2, 1]);
+  });
+
+  it('goes back to a node that refused connections once an answer names it the leader', async () => {
+    const one = await node({
+      status: 200,
+      body: { brokers: [] },
+      headers: { 'x-dmq-leader': '1' },
+    });
+    const two = await node({
+      status: 200,
+      body: { brokers: [] },
+      headers: { 'x-dmq-leader': '1' },
+    });
+    const c = client({
+      nodes: [
+        { id: 1, address: one.address },
+        { id: 2, address: two.address },
+      ],
+    });
+    await one.stop();
+    await c.listBrokers(); // 1 refuses; 2 answers, relayed through leader 1
+    expect(c.leaderId).toBe(1);
+    await one.restart();
+    await c.listBrokers();
+    expect([one.requests.length, two.requests.length]).toEqual([1, 1]);
+  });
+
+  it('holds one abort listener per call, not one per retry', async () => {
+    // A listener added per attempt or per backoff and never removed leaks, and Node warns
+    // (MaxListenersExceededWarning) after ten: count them at every backoff, past ten retries.
+    const n = await node(...Array.from({ length: 14 }, () => noLeader()), created);
+    const caller = new AbortController();
+    const seen: number[] = [];
+    const c = client({
+      nodes: [n.address],
+      maxAttempts: 20,
+      sleep: async (_ms, signal) => {
+        seen.push(getEventListeners(signal, 'abort').length);
+        expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+      },
+    });
+    await c.createTopic(createRequest, { signal: caller.signal });
+    expect(seen).toHaveLength(14);
+    expect(new Set(seen)).toEqual(new Set([0]));
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
   });
 
   it('retries 504 COMMIT_TIMEOUT when the call carries a key', async () => {
