@@ -11,8 +11,13 @@
  *    survivor and ignores `Retry-After`, so the figure is the server's, not a client's
  *    backoff policy. Server-side, from the nodes' logs: when a survivor started its
  *    pre-vote (failure detected) and when the new leader took office.
+ * 3. Client-observed, in the same runs: a writer using `MetadataClient` with its default
+ *    options (node ids known) issues writes back to back, one at a time, from before the
+ *    kill until its first write acknowledged after it. The figure is the gap between its
+ *    last acknowledgement before the kill and its first one after: what a producer sees,
+ *    `Retry-After` and backoff included. Its retries (backoff sleeps) are counted too.
  */
-import type { MetadataClient } from '@dmq/metadata-client';
+import { MetadataClient } from '@dmq/metadata-client';
 import { LocalCluster, pollUntil, type NodeProcess } from '../test/harness/local-cluster';
 import { ms, numberFlag, quantile, sleep, table } from './bench-util';
 
@@ -85,6 +90,86 @@ async function firstAcknowledgedWrite(survivors: NodeProcess[], run: number): Pr
   return Math.min(...(await Promise.all(loops)));
 }
 
+/** Pause of the client's backoff (an abortable `setTimeout`), recorded. */
+interface Pause {
+  readonly at: number;
+  readonly ms: number;
+}
+
+/**
+ * A producer as a user writes it: one `MetadataClient` with the default options, one write
+ * at a time, back to back. Records when each write was acknowledged and every backoff pause.
+ */
+class ClientWriter {
+  readonly acks: number[] = [];
+  readonly pauses: Pause[] = [];
+  readonly failures: string[] = [];
+  private readonly client: MetadataClient;
+  private stopped = false;
+  private readonly loop: Promise<void>;
+  private wake: (() => void) | undefined;
+
+  constructor(nodes: readonly NodeProcess[], run: number) {
+    this.client = new MetadataClient({
+      nodes: nodes.map((n) => ({ id: n.id, address: n.address })),
+      sleep: (ms, signal) => {
+        this.pauses.push({ at: Date.now(), ms });
+        return abortableSleep(ms, signal);
+      },
+    });
+    this.loop = this.run(run);
+  }
+
+  /** Resolves once `count` writes were acknowledged after `since`. */
+  async acknowledged(since: number, count = 1, timeoutMs = 30_000): Promise<number> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const after = this.acks.filter((t) => t > since);
+      if (after.length >= count) return after[0] as number;
+      if (Date.now() > until) throw new Error(`client writer: no ack within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+    await this.client.close();
+  }
+
+  private async run(run: number): Promise<void> {
+    for (let i = 0; !this.stopped; i++) {
+      try {
+        await this.client.createTopic({
+          name: `client-${run}-${i}`,
+          partitions: 1,
+          replicationFactor: 1,
+        });
+        this.acks.push(Date.now());
+      } catch (err) {
+        // The client gave up on a call (maxAttempts or deadline): a producer would see it.
+        this.failures.push((err as Error).message);
+      }
+      this.wake?.();
+    }
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 async function main(): Promise<void> {
   const cluster = await LocalCluster.start({
     env: { DMQ_BROKER_SESSION_TIMEOUT_MS: '3600000' },
@@ -96,6 +181,7 @@ async function main(): Promise<void> {
     const steady = steadySeconds > 0 ? await steadyRun(cluster, client) : 'Steady run: skipped.';
 
     const rows: number[][] = [];
+    const clientFailures: string[] = [];
     for (let run = 0; run < runs; run++) {
       const leader = await cluster.waitForLeader();
       // Every node caught up before the kill (a fair start).
@@ -110,9 +196,16 @@ async function main(): Promise<void> {
       );
       const from = new Map(cluster.nodes.map((n) => [n.id, n.lines.length]));
       const survivors = cluster.nodes.filter((n) => n.id !== leader);
+      const writer = new ClientWriter(cluster.nodes, run);
+      await writer.acknowledged(0, 5); // writing steadily to the leader before the kill
       const killedAt = Date.now();
       cluster.node(leader).child?.kill('SIGKILL');
       const ackAt = await firstAcknowledgedWrite(survivors, run);
+      const clientAckAt = await writer.acknowledged(killedAt);
+      await writer.stop();
+      const lastAckBefore = Math.max(...writer.acks.filter((t) => t <= killedAt));
+      const pausesInGap = writer.pauses.filter((p) => p.at > lastAckBefore && p.at < clientAckAt);
+      clientFailures.push(...writer.failures);
       await cluster.node(leader).exited();
       const logged = async (roles: string[]) => {
         await pollUntil('log line', () =>
@@ -127,8 +220,20 @@ async function main(): Promise<void> {
       };
       const detectedAt = await logged(['pre-candidate']);
       const electedAt = await logged(['leader']);
-      rows.push([detectedAt - killedAt, electedAt - killedAt, ackAt - killedAt]);
-      process.stderr.write(`run ${run + 1}/${runs}: ${ackAt - killedAt} ms\n`);
+      rows.push([
+        detectedAt - killedAt,
+        electedAt - killedAt,
+        ackAt - killedAt,
+        clientAckAt - killedAt,
+        clientAckAt - lastAckBefore,
+        pausesInGap.length,
+        pausesInGap.reduce((sum, p) => sum + p.ms, 0),
+      ]);
+      process.stderr.write(
+        `run ${run + 1}/${runs}: server ${ackAt - killedAt} ms, client gap ` +
+          `${clientAckAt - lastAckBefore} ms (${pausesInGap.length} retries: ` +
+          `${pausesInGap.map((p) => p.ms).join(', ')} ms)\n`,
+      );
       await cluster.node(leader).start();
     }
     const column = (i: number) => rows.map((r) => r[i] as number);
@@ -152,8 +257,30 @@ async function main(): Promise<void> {
             ['a survivor starts its pre-vote (failure detected)', ...summary(0)],
             ['the new leader takes office', ...summary(1)],
             ['first write acknowledged by the new leader', ...summary(2)],
+            ['MetadataClient writer: first write acknowledged', ...summary(3)],
           ],
         ),
+        '',
+        'Client-observed: a `MetadataClient` with default options writing back to back; gap ' +
+          'between its last acknowledgement before the kill and its first one after (ms), and ' +
+          'its backoff pauses within that gap.',
+        '',
+        table(
+          ['MetadataClient writer', 'p50', 'p90', 'p99', 'max'],
+          [
+            ['gap between acknowledgements (ms)', ...summary(4)],
+            ['retries in the gap', ...summary(5)],
+            ['time spent in backoff pauses (ms)', ...summary(6)],
+          ],
+        ),
+        '',
+        `Calls the client gave up on: ${clientFailures.length}` +
+          (clientFailures.length === 0 ? '.' : ` (first: ${clientFailures[0]}).`) +
+          ` Node log lines with MaxListenersExceededWarning: ${
+            cluster.nodes.flatMap((n) =>
+              n.lines.filter((l) => String(l.msg).includes('MaxListenersExceededWarning')),
+            ).length
+          }.`,
       ].join('\n'),
     );
   } finally {
