@@ -527,6 +527,38 @@ describe('a follower that lost its log (wiped data directory)', () => {
   });
 });
 
+describe('a follower whose log this cluster did not build', () => {
+  it('claims to hold more than the leader: ignored and counted, the leader does not fail', () => {
+    // E.g. a node that kept its log while the others were wiped and re-bootstrapped: it
+    // answers appends below its commit index with that commit index (§5.3 receiver rule).
+    const c = new TestCluster([1, 2, 3]);
+    c.elect(1);
+    c.propose(1, 'x');
+    c.stabilize();
+    const leader = c.raw(1);
+    const last = leader.raft.log.lastIndex();
+    const before = leader.raft.trk.mustGet(3).match;
+    c.deliver({
+      type: 'append-response',
+      from: 3,
+      to: 1,
+      term: leader.raft.term,
+      success: true,
+      index: last + 40,
+      conflictIndex: 0,
+      conflictTerm: 0,
+    });
+    expect(leader.raft.trk.mustGet(3).match).toBe(before);
+    expect(leader.status().acksBeyondLog).toBe(1);
+    // Replication to everyone goes on.
+    c.propose(1, 'y');
+    c.tick(1, 1);
+    c.stabilize();
+    expect(c.appliedTexts(2)).toEqual(['x', 'y']);
+    expect(leader.raft.log.committed).toBe(last + 1);
+  });
+});
+
 describe('ReadIndex (§6.4)', () => {
   it('the leader confirms leadership with a heartbeat round before serving a read', () => {
     const c = new TestCluster([1, 2, 3]);

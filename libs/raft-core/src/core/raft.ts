@@ -173,6 +173,15 @@ export class Raft {
    * zeroes it (entries of earlier terms are not counted) and applying them saturates at 0.
    */
   uncommittedSize = 0;
+  /**
+   * Successful append responses this node, as leader, ignored because they acknowledged an
+   * index beyond its own log: the follower holds a log this cluster did not build (e.g. it
+   * kept its log while the other nodes were wiped). Taking them would point the follower's
+   * progress past the log and fail the next send. Only ever grows.
+   */
+  acksBeyondLog = 0;
+  /** The follower of the latest such response (NONE before any). */
+  lastAckBeyondLogFrom: NodeId = NONE;
 
   private readonly readOnly = new ReadOnly();
   /** ReadIndex requests waiting for the leader's first commit in its term (§6.4 step 1). */
@@ -521,6 +530,11 @@ export class Raft {
         if (progress.state === 'replicate') progress.becomeProbe();
         this.sendAppend(m.from, false);
       }
+      return;
+    }
+    if (m.index > this.log.lastIndex()) {
+      this.acksBeyondLog += 1;
+      this.lastAckBeyondLogFrom = m.from;
       return;
     }
     const wasPaused = progress.isPaused();

@@ -73,6 +73,13 @@ export interface Status {
    * not yet applied, checked against `maxUncommittedEntriesSize`.
    */
   readonly uncommittedSize: number;
+  /**
+   * Append acknowledgements ignored because they claimed an index beyond this leader's log
+   * (the follower's log was not built by this cluster); never decreases.
+   */
+  readonly acksBeyondLog: number;
+  /** The follower that sent the latest of them (NONE before any). */
+  readonly lastAckBeyondLogFrom: NodeId;
   /** Leader only. */
   readonly progress: ReadonlyMap<NodeId, { match: number; next: number; state: ProgressState }>;
 }
@@ -287,6 +294,8 @@ export class RawNode {
       conf: raft.trk.conf,
       leadTransferee: raft.leadTransferee,
       uncommittedSize: raft.uncommittedSize,
+      acksBeyondLog: raft.acksBeyondLog,
+      lastAckBeyondLogFrom: raft.lastAckBeyondLogFrom,
       progress,
     };
   }

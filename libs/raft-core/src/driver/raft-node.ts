@@ -148,6 +148,9 @@ export class RaftNode<Result = unknown> {
   private inputs: Input[] = [];
   private looping = false;
   private stopped = false;
+  /** `acksBeyondLog` when last logged, and when (see warnOfForeignLogs). */
+  private acksBeyondLogWarned = 0;
+  private acksBeyondLogWarnedAt = Number.NEGATIVE_INFINITY;
   private started = false;
   /** The core exists and the transport is hooked up (the end of `start()`). */
   private listening = false;
@@ -454,6 +457,7 @@ export class RaftNode<Result = unknown> {
         const inputs = this.inputs;
         this.inputs = [];
         for (const input of inputs) this.stepInput(input);
+        this.warnOfForeignLogs();
         if (this.snapshotWaiters.length > 0) await this.serveSnapshotRequests();
         if (!this.raw.hasReady()) {
           if (this.inputs.length === 0) break;
@@ -470,6 +474,26 @@ export class RaftNode<Result = unknown> {
       if (this.inputs.length > 0 && !this.stopped) this.kick();
       else this.notifyIdle();
     }
+  }
+
+  /**
+   * Logs (at most once a minute) when the core ignored acknowledgements beyond its log: a
+   * follower holds a log this cluster did not build, and will not be replicated to.
+   */
+  private warnOfForeignLogs(): void {
+    const { acksBeyondLog, lastAckBeyondLogFrom, lastIndex } = this.raw.status();
+    if (acksBeyondLog === this.acksBeyondLogWarned) return;
+    const now = this.clock.now();
+    if (now - this.acksBeyondLogWarnedAt < 60_000) return;
+    this.acksBeyondLogWarned = acksBeyondLog;
+    this.acksBeyondLogWarnedAt = now;
+    this.logger.warn(
+      { nodeId: this.id, peer: lastAckBeyondLogFrom, lastIndex, acksBeyondLog },
+      `node ${lastAckBeyondLogFrom} acknowledged entries beyond this leader's log: it holds a ` +
+        'Raft log this cluster did not build (was it kept while the other data directories ' +
+        'were wiped?). It is not replicated to; stop it, and wipe its data directory or restore ' +
+        'the others from it.',
+    );
   }
 
   private notifyIdle(): void {
