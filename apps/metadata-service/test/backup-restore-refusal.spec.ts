@@ -23,6 +23,7 @@ import {
   createTestDatabase,
   readBackup,
   uniqueQueueName,
+  waitForBackup,
   type TestDatabase,
 } from './harness/backup-fixtures';
 
@@ -87,18 +88,7 @@ describe('restore from backup while a node still has its log', () => {
       await client.createTopic({ name: 'payments', partitions: 2, replicationFactor: 2 });
       before = { topics: await client.listTopics(), brokers: await client.listBrokers() };
       expect(before.topics.map((t) => t.name)).toEqual(['orders', 'payments']);
-      const expected = JSON.stringify(apiView(before.topics, before.brokers));
-      await pollUntil(
-        'the cluster backed up',
-        async () => {
-          const stored = await readBackup(db);
-          return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) === expected
-            ? true
-            : undefined;
-        },
-        60_000,
-        100,
-      );
+      await waitForBackup(db, before, 'the cluster backed up');
       // The premise of the scenario: one term, led by node 1, node 3 holding every entry.
       await pollUntil('node 3 holds the whole log in term 1', async () => {
         const statuses = await Promise.all(

@@ -11,6 +11,7 @@ import {
   createTestDatabase,
   readBackup,
   uniqueQueueName,
+  waitForBackup,
   type TestDatabase,
 } from './harness/backup-fixtures';
 
@@ -82,19 +83,7 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
     await client.deleteTopic('deleted');
     await client.close();
     const before = await snapshotOf(lost);
-    await pollUntil(
-      'the lost cluster backed up',
-      async () => {
-        const stored = await readBackup(db);
-        const expected = apiView(before.topics, before.brokers);
-        return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) ===
-          JSON.stringify(expected)
-          ? true
-          : undefined;
-      },
-      60_000,
-      100,
-    );
+    await waitForBackup(db, before, 'the lost cluster backed up');
     // Every Raft log is gone.
     await lost.stop();
 
@@ -160,18 +149,7 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
       await restoredClient.createTopic({ name: 'deleted', partitions: 1, replicationFactor: 1 });
       await restoredClient.deleteTopic('payments');
       const expected = await snapshotOf(restored);
-      await pollUntil(
-        'the restored cluster backed up',
-        async () => {
-          const stored = await readBackup(db);
-          return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) ===
-            JSON.stringify(apiView(expected.topics, expected.brokers))
-            ? true
-            : undefined;
-        },
-        60_000,
-        100,
-      );
+      await waitForBackup(db, expected, 'the restored cluster backed up');
     } finally {
       await restoredClient.close();
     }
@@ -195,7 +173,7 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
     const crashDb = await createTestDatabase('restore_crash');
     databases.push(crashDb);
     const crashEnv = { DMQ_CLUSTER_ID: 'crash-test', DATABASE_URL: crashDb.url };
-    const backedUp = (state: Snapshot) => backedUpIn(crashDb, state);
+    const backedUp = (state: Snapshot) => waitForBackup(crashDb, state);
     const lost = await startCluster(queueName, crashEnv);
     const client = lost.client();
     for (const brokerId of [1, 2])
@@ -312,20 +290,4 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
     }
     await backedUp(await snapshotOf(restored));
   });
-
-  /** Waits until the backup tables of `database` show `state` (as the API shows it). */
-  async function backedUpIn(database: TestDatabase, state: Snapshot) {
-    const expected = JSON.stringify(apiView(state.topics, state.brokers));
-    await pollUntil(
-      'the backup shows the state',
-      async () => {
-        const stored = await readBackup(database);
-        return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) === expected
-          ? true
-          : undefined;
-      },
-      60_000,
-      100,
-    );
-  }
 });

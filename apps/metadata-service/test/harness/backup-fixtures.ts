@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import type { BrokerInfo, TopicMetadata } from '@dmq/api-contracts';
-import { freePorts } from './local-cluster';
+import { freePorts, pollUntil } from './local-cluster';
 
 /** The PostgreSQL role the tests use (needs CREATEDB). */
 export const ADMIN_DATABASE_URL =
@@ -245,6 +245,30 @@ export function apiView(
         })),
       })),
   };
+}
+
+/**
+ * Waits until the backup tables of `db` show `state` — brokers and topics as the API lists
+ * them — within `timeoutMs` (polling every 100 ms).
+ */
+export async function waitForBackup(
+  db: TestDatabase,
+  state: { readonly topics: readonly TopicMetadata[]; readonly brokers: readonly BrokerInfo[] },
+  what = 'the backup shows the state',
+  timeoutMs = 60_000,
+): Promise<void> {
+  const expected = JSON.stringify(apiView(state.topics, state.brokers));
+  await pollUntil(
+    what,
+    async () => {
+      const stored = await readBackup(db);
+      return JSON.stringify({ brokers: stored.brokers, topics: stored.topics }) === expected
+        ? true
+        : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /** Reads one metric of a node's `/metrics` (unlabelled apart from `node`), or undefined. */
