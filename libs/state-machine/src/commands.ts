@@ -254,7 +254,12 @@ export const restoreFromBackupCommandSchema = z.strictObject({
    * The backup generation of the restored cluster: one more than the backup's. Absent in
    * commands written before generations existed: 1.
    */
-  backupGeneration: z.number().int().min(1).max(2 ** 31 - 1).optional(),
+  backupGeneration: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .optional(),
   brokers: z.array(brokerRowSchema),
   topics: z.array(topicRowSchema),
   partitions: z.array(partitionRowSchema),
