@@ -437,6 +437,25 @@ describe('BackupWriter (real PostgreSQL)', () => {
     expect(read.partitions).toEqual([p0, p1]);
   });
 
+  it('upserts many partitions in several statements, in one transaction', async () => {
+    const chunked = new BackupWriter(prisma, { clusterId: 'cluster-1', partitionsPerStatement: 3 });
+    const result = await chunked.write([createTopic(4, 'wide', ID_A, 10)]);
+    expect(result.upserted.partitions).toBe(10);
+    expect((await partitions()).map((p) => p.partitionId)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // A row the database refuses in the last statement (int4 overflow): the whole write is
+    // rolled back, the statements before it included.
+    const later = createTopic(5, 'wide', ID_A, 10);
+    const rows = (later.partitions ?? []).map((row) => ({ ...row, leaderId: 2 }));
+    rows[9] = { ...partition('wide', ID_A, 9), replicaIds: [3_000_000_000] };
+    await expect(chunked.write([{ ...later, partitions: rows }])).rejects.toThrow();
+    expect((await partitions()).map((p) => [p.partitionId, p.leaderId])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [i, 1]),
+    );
+    expect(() => new BackupWriter(prisma, { clusterId: 'c', partitionsPerStatement: 0 })).toThrow(
+      /partitionsPerStatement/,
+    );
+  });
+
   it('rebases the backup on a restored cluster whose Raft indices start again', async () => {
     await writer.write([
       createTopic(500, 'old', ID_A, 2),

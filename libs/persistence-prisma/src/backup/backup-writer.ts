@@ -11,6 +11,9 @@ import type { BackupBatch, BrokerRow, DeletedTopic, PartitionRow, TopicRow } fro
  */
 export const BACKUP_WRITE_LOCK_KEY = 0x646d7142;
 
+/** Default {@link BackupWriterOptions.partitionsPerStatement}. */
+const PARTITIONS_PER_STATEMENT = 20_000;
+
 /** Options of {@link BackupWriter}. */
 export interface BackupWriterOptions {
   /**
@@ -21,6 +24,8 @@ export interface BackupWriterOptions {
   clusterId: string;
   /** Longest a write transaction may run. Default 30 000 ms. */
   transactionTimeoutMs?: number;
+  /** Most partition rows upserted by one SQL statement (a write uses as many as needed). Default 20 000. */
+  partitionsPerStatement?: number;
   logger?: Logger;
 }
 
@@ -135,6 +140,7 @@ interface CoalescedBatch {
 export class BackupWriter {
   private readonly clusterId: string;
   private readonly transactionTimeoutMs: number;
+  private readonly partitionsPerStatement: number;
   private readonly logger: Logger;
 
   constructor(
@@ -150,6 +156,13 @@ export class BackupWriter {
       throw new PersistenceError(
         'persistence/invalid-options',
         `transactionTimeoutMs must be a positive integer, got ${options.transactionTimeoutMs}`,
+      );
+    }
+    this.partitionsPerStatement = options.partitionsPerStatement ?? PARTITIONS_PER_STATEMENT;
+    if (!Number.isInteger(this.partitionsPerStatement) || this.partitionsPerStatement <= 0) {
+      throw new PersistenceError(
+        'persistence/invalid-options',
+        `partitionsPerStatement must be a positive integer, got ${options.partitionsPerStatement}`,
       );
     }
     this.logger = options.logger ?? silentLogger;
@@ -351,9 +364,14 @@ export class BackupWriter {
               AND p.topic_id <> t.topic_id AND p.raft_index < t.raft_index`;
         }
 
-        if (coalesced.partitions.size > 0) {
+        // In statements of at most `partitionsPerStatement` rows: one jsonb parameter is
+        // limited to 256 MiB (a full backup of a million partitions is ~250 MB of JSON), and
+        // smaller ones keep the memory of both sides bounded.
+        const partitionRows = [...coalesced.partitions.values()];
+        const chunk = this.partitionsPerStatement;
+        for (let at = 0; at < partitionRows.length; at += chunk) {
           const json = JSON.stringify(
-            [...coalesced.partitions.values()].map(({ raftIndex, value: row }) => ({
+            partitionRows.slice(at, at + chunk).map(({ raftIndex, value: row }) => ({
               topic_name: row.topicName,
               topic_id: row.topicId,
               partition_id: row.partitionId,
