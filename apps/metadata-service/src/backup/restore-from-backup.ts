@@ -10,7 +10,15 @@ import {
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/config';
 import type { MetadataState } from '../node/metadata-state';
+import { MAX_PEER_REQUEST_BYTES } from '../raft-transport/peer-transport';
 import { toBatch } from './backup-batch';
+
+/**
+ * The largest restore command: what one peer request carries (the transport's
+ * `MAX_PEER_REQUEST_BYTES`), less room for the message around it. About 240 bytes per
+ * partition: some 2 million partitions.
+ */
+export const MAX_RESTORE_ENTRY_BYTES = MAX_PEER_REQUEST_BYTES - 1024 * 1024;
 
 /** Stable codes of the reasons a restore from backup does not happen. */
 export type RestoreRefusalCode =
@@ -19,7 +27,8 @@ export type RestoreRefusalCode =
   | 'restore/state-not-empty'
   | 'restore/backup-empty'
   | 'restore/cluster-mismatch'
-  | 'restore/rejected';
+  | 'restore/rejected'
+  | 'restore/too-large';
 
 /** Why a restore from backup was refused; `code` is stable, the message says what to do. */
 export class RestoreRefusedError extends Error {
@@ -30,6 +39,23 @@ export class RestoreRefusedError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Refuses (`restore/too-large`) a restore command of `bytes` bytes that one Raft entry
+ * cannot carry to the followers: it would never commit.
+ */
+export function assertRestoreFits(
+  bytes: number,
+  partitions: number,
+  maxEntryBytes = MAX_RESTORE_ENTRY_BYTES,
+): void {
+  if (bytes <= maxEntryBytes) return;
+  throw new RestoreRefusedError(
+    'restore/too-large',
+    `the restore command would be ${bytes} bytes (${partitions} partitions), more than the ` +
+      `${maxEntryBytes} bytes one Raft entry can carry to the followers: nothing was restored.`,
+  );
 }
 
 export interface RestoreFromBackupOptions {
@@ -47,6 +73,8 @@ export interface RestoreFromBackupOptions {
   /** Told the index of the full backup written by the rebase after the restore. */
   readonly rebased: (index: number) => void;
   readonly logger: Logger;
+  /** Largest restore command (one Raft entry). Default {@link MAX_RESTORE_ENTRY_BYTES}. */
+  readonly maxEntryBytes?: number;
   /** How long to wait for each peer's `/cluster`. Default 2 000 ms. */
   readonly peerTimeoutMs?: number;
 }
@@ -232,10 +260,12 @@ export async function restoreFromBackup(
         logger.warn({ repair }, 'backup row repaired');
       if (plan.repairs.length > 100)
         logger.warn({ more: plan.repairs.length - 100 }, 'more backup rows repaired');
+      const entry = encodeCommand(plan.command);
+      assertRestoreFits(entry.length, plan.command.partitions.length, options.maxEntryBytes);
       if (signal.aborted) return undefined;
       assertEmpty();
       if (!leads()) continue;
-      const committed = await raft.propose(encodeCommand(plan.command));
+      const committed = await raft.propose(entry);
       if (!committed.result.ok) {
         if (state.current.counts().topics > 0 || state.current.counts().brokers > 0) {
           throw new RestoreRefusedError(

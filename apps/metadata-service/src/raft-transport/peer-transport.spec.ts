@@ -150,6 +150,42 @@ describe('PeerTransport', () => {
     expect(b.received).toEqual([]);
   });
 
+  it('queues one message larger than the queue limit when it is alone, drops what overflows', async () => {
+    const a = await node(1, { maxQueueBytes: 1_000, maxBatchBytes: 100 });
+    const b = await node(2);
+    // The first leaves at once (in flight, not queued); the next waits alone in the queue,
+    // beyond the limit but accepted; the one after would overflow the queue: dropped.
+    a.transport.send(2, text('x'.repeat(50_000)));
+    a.transport.send(2, text('y'.repeat(5_000)));
+    a.transport.send(2, text('z'.repeat(10)));
+    await b.receivedCount(2);
+    await a.transport.flush();
+    expect(b.received.map((r) => r.text.length)).toEqual([50_000, 5_000]);
+    expect(a.transport.stats(2)).toMatchObject({ messagesSent: 2, messagesDropped: 1 });
+  });
+
+  it('checks the cluster secret before reading a request body', async () => {
+    const b = await node(2, { maxRequestBytes: 1_000 });
+    const body = encodeFrames([text('z'.repeat(5_000))]);
+    const post = (secret: string) =>
+      fetch(`http://127.0.0.1:${b.port}/raft/v1/messages`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/octet-stream',
+          'x-dmq-cluster-id': 'test-cluster',
+          'x-dmq-node-id': '1',
+          'x-dmq-to-node-id': '2',
+          'x-dmq-cluster-secret': secret,
+        },
+        body,
+      });
+    // Without the secret: refused on its headers (not "too large": the body is never read).
+    expect((await post('wrong')).status).toBe(401);
+    // With it: the body is read, and this one is beyond the limit.
+    expect((await post('secret')).status).toBe(413);
+    expect(b.received).toEqual([]);
+  });
+
   it('does not let a peer that never answers stall the others', async () => {
     // Node 3 accepts connections and never answers.
     const hung = http.createServer(() => undefined);

@@ -28,16 +28,27 @@ export interface PeerTransportOptions {
   readonly requestTimeoutMs?: number;
   /** Most payload bytes in one batch request (default 4 MiB). */
   readonly maxBatchBytes?: number;
-  /** Most payload bytes queued for one peer; beyond it new messages are dropped (default 32 MiB). */
+  /**
+   * Most payload bytes queued for one peer; beyond it new messages are dropped (default
+   * 32 MiB) — except a message alone in an empty queue, whatever its size (one large Raft
+   * entry, e.g. a disaster-recovery restore, must still get through).
+   */
   readonly maxQueueBytes?: number;
   /** Backoff after a failed request: doubles from min to max (defaults 20 ms … 1 s). */
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
-  /** Largest request body accepted from a peer (default 64 MiB). */
+  /**
+   * Largest request body accepted from a peer (default {@link MAX_PEER_REQUEST_BYTES}): also
+   * the largest Raft entry the cluster can replicate. Checked after the cluster id and secret,
+   * so only peers that know the secret can make a node read that much.
+   */
   readonly maxRequestBytes?: number;
   /** Told when messages to a peer were dropped because it is unreachable (Raft re-probes it). */
   readonly onUnreachable?: (nodeId: number) => void;
 }
+
+/** Default {@link PeerTransportOptions.maxRequestBytes}: 512 MiB. */
+export const MAX_PEER_REQUEST_BYTES = 512 * 1024 * 1024;
 
 /** Counters for `/metrics` and tests. */
 export interface PeerStats {
@@ -82,7 +93,7 @@ export class PeerTransport {
       maxQueueBytes: 32 * 1024 * 1024,
       backoffMinMs: 20,
       backoffMaxMs: 1_000,
-      maxRequestBytes: 64 * 1024 * 1024,
+      maxRequestBytes: MAX_PEER_REQUEST_BYTES,
       ...options,
     };
     this.secret =
@@ -119,6 +130,10 @@ export class PeerTransport {
     const router = express.Router();
     router.post(
       RAFT_PATH,
+      // The headers are checked before the body is read.
+      (req: Request, res: Response, next: () => void) => {
+        if (this.admit(req, res)) next();
+      },
       express.raw({ type: () => true, limit: this.options.maxRequestBytes }),
       (req: Request, res: Response) => this.receive(req, res),
     );
@@ -132,7 +147,8 @@ export class PeerTransport {
     this.agent.destroy();
   }
 
-  private receive(req: Request, res: Response): void {
+  /** Checks a request's cluster id, secret and addressee; answers and returns false if refused. */
+  private admit(req: Request, res: Response): boolean {
     const from = Number(req.get(HEADER_FROM));
     const cluster = req.get(HEADER_CLUSTER);
     if (cluster !== this.options.clusterId) {
@@ -151,7 +167,7 @@ export class PeerTransport {
           message: `this node belongs to cluster ${this.options.clusterId}`,
         },
       });
-      return;
+      return false;
     }
     if (this.secret !== undefined) {
       const given = Buffer.from(req.get(HEADER_SECRET) ?? '');
@@ -163,7 +179,7 @@ export class PeerTransport {
         res
           .status(401)
           .json({ error: { code: 'UNAUTHORIZED', message: 'missing or wrong cluster secret' } });
-        return;
+        return false;
       }
     }
     const to = Number(req.get(HEADER_TO));
@@ -175,8 +191,13 @@ export class PeerTransport {
       res
         .status(421)
         .json({ error: { code: 'MISDIRECTED', message: `this is node ${this.options.nodeId}` } });
-      return;
+      return false;
     }
+    return true;
+  }
+
+  private receive(req: Request, res: Response): void {
+    const from = Number(req.get(HEADER_FROM));
     if (!Number.isSafeInteger(from) || from <= 0 || !Buffer.isBuffer(req.body)) {
       res.status(400).json({ error: { code: 'INVALID_REQUEST', message: 'malformed Raft batch' } });
       return;
@@ -277,7 +298,7 @@ class PeerQueue {
 
   enqueue(payload: Uint8Array): void {
     const { maxQueueBytes } = this.transport.settings;
-    if (this.queuedBytes + payload.length > maxQueueBytes) {
+    if (this.queue.length > 0 && this.queuedBytes + payload.length > maxQueueBytes) {
       this.counters.messagesDropped += 1;
       return;
     }
