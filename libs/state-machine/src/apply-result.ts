@@ -39,8 +39,20 @@ export interface ReassignPartitionsValue {
   readonly partitions: PartitionInfo[];
 }
 
-/** What `RestoreFromBackup` answers: how much was restored. */
+/** What `RestoreFromBackup` answers: how much the state holds now. */
 export interface RestoreFromBackupValue {
+  readonly brokers: number;
+  readonly topics: number;
+  readonly partitions: number;
+  /** This part (1-based) and how many there are (1 and 1 for a restore in one command). */
+  readonly part: number;
+  readonly parts: number;
+  /** The last part was applied: the restore is done. */
+  readonly complete: boolean;
+}
+
+/** What `AbortRestoreFromBackup` answers: what it discarded. */
+export interface AbortRestoreFromBackupValue {
   readonly brokers: number;
   readonly topics: number;
   readonly partitions: number;
@@ -61,6 +73,7 @@ export interface CommandValues {
   ElectLeaders: ElectLeadersValue;
   ReassignPartitions: ReassignPartitionsValue;
   RestoreFromBackup: RestoreFromBackupValue;
+  AbortRestoreFromBackup: AbortRestoreFromBackupValue;
 }
 
 /** The value of a successful command of type `T`. */

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { ErrorCode } from '@dmq/api-contracts';
 import {
   restoreCommandFromBackupRows,
+  splitRestoreCommand,
   type BackupChanges,
   type BrokerRow,
   type PartitionRow,
@@ -119,7 +120,14 @@ describe('backup rows', () => {
     const fresh = new Harness();
     fresh.now = h.now + 1;
     const value = fresh.ok<RestoreFromBackupValue>(plan.command);
-    expect(value).toEqual({ brokers: 3, topics: 2, partitions: 5 });
+    expect(value).toEqual({
+      brokers: 3,
+      topics: 2,
+      partitions: 5,
+      part: 1,
+      parts: 1,
+      complete: true,
+    });
     fresh.sm.assertInvariants();
     // Same topics (ids, config), brokers all fenced, every partition leaderless until they return.
     for (const topic of h.sm.topics()) {
@@ -185,6 +193,77 @@ describe('backup rows', () => {
     const legacy = MetadataStateMachine.restore([body, new TextEncoder().encode(`${trailer}\n`)]);
     expect(legacy.backupGeneration()).toBe(0);
     expect(legacy.counts()).toEqual(fresh.sm.counts());
+  });
+
+  it('restores in parts of whole topics: equal to one command, nothing else accepted meanwhile', () => {
+    const h = source();
+    for (let t = 0; t < 6; t++) h.createTopic(`many-${t}`, 3, 2);
+    const rows = h.sm.toBackupRows();
+    const plan = restoreCommandFromBackupRows(rows, { timestampMs: h.now, sourceVersion: 9 });
+    const whole = new Harness();
+    whole.ok(plan.command);
+
+    const parts = splitRestoreCommand(plan.command, 5);
+    expect(parts.length).toBeGreaterThan(3);
+    expect(parts.map((p) => p.part)).toEqual(
+      parts.map((_, index) => ({ index, count: parts.length })),
+    );
+    expect(parts.slice(1).every((p) => p.brokers.length === 0)).toBe(true);
+    for (const part of parts) {
+      const names = new Set(part.topics.map((t) => t.name));
+      expect(part.partitions.every((p) => names.has(p.topicName))).toBe(true);
+    }
+    const fresh = new Harness();
+    // Out of order: refused, nothing changes.
+    fresh.rejected(at(parts, 1), ErrorCode.PRECONDITION_FAILED);
+    const first = fresh.ok<RestoreFromBackupValue>(at(parts, 0));
+    expect(first).toMatchObject({ part: 1, parts: parts.length, complete: false });
+    expect(fresh.sm.restoreInProgress()).toEqual({ nextPart: 1, parts: parts.length });
+    // Meanwhile every other command is refused, and so is a part out of order or repeated.
+    fresh.rejected(
+      { type: 'RegisterBroker', brokerId: 9, host: 'h', port: 1 },
+      ErrorCode.PRECONDITION_FAILED,
+    );
+    fresh.rejected(at(parts, 0), ErrorCode.PRECONDITION_FAILED);
+    fresh.rejected(at(parts, 2), ErrorCode.PRECONDITION_FAILED);
+    // It survives a snapshot in the middle.
+    const restarted = MetadataStateMachine.restore(fresh.sm.snapshot());
+    expect(restarted.restoreInProgress()).toEqual({ nextPart: 1, parts: parts.length });
+    let last: RestoreFromBackupValue | undefined;
+    for (const part of parts.slice(1)) last = fresh.ok<RestoreFromBackupValue>(part);
+    expect(last).toMatchObject({ complete: true, topics: rows.topics.length });
+    expect(fresh.sm.restoreInProgress()).toBeUndefined();
+    fresh.sm.assertInvariants();
+    expect(fresh.sm.metadata().topics).toEqual(whole.sm.metadata().topics);
+    expect(fresh.sm.brokers()).toEqual(whole.sm.brokers());
+    expect(fresh.sm.backupGeneration()).toBe(whole.sm.backupGeneration());
+    // A small restore stays one command.
+    expect(splitRestoreCommand(plan.command)).toEqual([plan.command]);
+  });
+
+  it('aborts a restore left in the middle: empty again, and it can start over', () => {
+    const h = source();
+    const plan = restoreCommandFromBackupRows(h.sm.toBackupRows(), {
+      timestampMs: h.now,
+      sourceVersion: 3,
+    });
+    const parts = splitRestoreCommand(plan.command, 2);
+    const fresh = new Harness();
+    fresh.rejected({ type: 'AbortRestoreFromBackup' }, ErrorCode.PRECONDITION_FAILED);
+    fresh.ok(at(parts, 0));
+    const since = fresh.index;
+    expect(fresh.ok({ type: 'AbortRestoreFromBackup' })).toEqual({
+      brokers: 3,
+      topics: 1,
+      partitions: 2,
+    });
+    expect(fresh.sm.counts()).toMatchObject({ brokers: 0, topics: 0, partitions: 0 });
+    expect(fresh.sm.restoreInProgress()).toBeUndefined();
+    // The backup is told to delete what the first part had written.
+    expect(fresh.sm.backupChangesSince(since).deletedTopics.map((t) => t.name)).toEqual(['logs']);
+    for (const part of parts) fresh.ok(part);
+    fresh.sm.assertInvariants();
+    expect(fresh.sm.counts()).toMatchObject({ brokers: 3, topics: 2, partitions: 5 });
   });
 
   it('repairs inconsistent rows and says what it did', () => {

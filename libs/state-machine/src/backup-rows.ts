@@ -330,3 +330,45 @@ export function restoreCommandFromBackupRows(
     repairs,
   };
 }
+
+/** Default most partitions in one part of {@link splitRestoreCommand}. */
+export const RESTORE_PARTITIONS_PER_PART = 10_000;
+
+/**
+ * Splits a restore into parts of whole topics with at most `partitionsPerPart` partitions
+ * each (a topic with more is a part of its own), every broker in the first part: each part
+ * is a Raft entry that a node applies in a few tens of milliseconds, where one entry for the
+ * whole state would hold the event loop of every node for seconds — past the election
+ * timeout. A restore that fits in one part is returned as is.
+ */
+export function splitRestoreCommand(
+  command: RestoreFromBackupCommand,
+  partitionsPerPart = RESTORE_PARTITIONS_PER_PART,
+): RestoreFromBackupCommand[] {
+  if (command.partitions.length <= partitionsPerPart) return [command];
+  const byTopic = new Map<string, PartitionRow[]>();
+  for (const row of command.partitions) {
+    const rows = byTopic.get(row.topicName) ?? [];
+    rows.push(row);
+    byTopic.set(row.topicName, rows);
+  }
+  const groups: { topics: TopicRow[]; partitions: PartitionRow[] }[] = [];
+  let current: { topics: TopicRow[]; partitions: PartitionRow[] } = { topics: [], partitions: [] };
+  for (const topic of command.topics) {
+    const rows = byTopic.get(topic.name) ?? [];
+    if (current.topics.length > 0 && current.partitions.length + rows.length > partitionsPerPart) {
+      groups.push(current);
+      current = { topics: [], partitions: [] };
+    }
+    current.topics.push(topic);
+    current.partitions.push(...rows);
+  }
+  if (current.topics.length > 0 || groups.length === 0) groups.push(current);
+  return groups.map((group, index) => ({
+    ...command,
+    part: { index, count: groups.length },
+    brokers: index === 0 ? command.brokers : [],
+    topics: group.topics,
+    partitions: group.partitions,
+  }));
+}

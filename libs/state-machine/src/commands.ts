@@ -260,9 +260,29 @@ export const restoreFromBackupCommandSchema = z.strictObject({
     .min(1)
     .max(2 ** 31 - 1)
     .optional(),
+  /**
+   * One part of a restore split into several commands (each a small Raft entry, quick to
+   * apply): part 0 on an empty state, with every broker; the others, in order, with more
+   * topics. Until the last one the state is restoring and refuses every other command.
+   * Absent: the whole restore in one command.
+   */
+  part: z
+    .strictObject({ index: z.int().min(0), count: z.int().min(1).max(1_000_000) })
+    .refine((p) => p.index < p.count, { error: 'part.index must be below part.count' })
+    .optional(),
   brokers: z.array(brokerRowSchema),
   topics: z.array(topicRowSchema),
   partitions: z.array(partitionRowSchema),
+});
+
+/**
+ * Discards a restore from backup left unfinished (its node lost leadership between two
+ * parts): the state becomes empty again, and the restore can start over. Valid only while
+ * a restore is in progress.
+ */
+export const abortRestoreFromBackupCommandSchema = z.strictObject({
+  type: z.literal('AbortRestoreFromBackup'),
+  ...base,
 });
 
 /** Every command, discriminated on `type`. */
@@ -280,6 +300,7 @@ export const commandSchema = z.discriminatedUnion('type', [
   electLeadersCommandSchema,
   reassignPartitionsCommandSchema,
   restoreFromBackupCommandSchema,
+  abortRestoreFromBackupCommandSchema,
 ]);
 
 export type RegisterBrokerCommand = z.infer<typeof registerBrokerCommandSchema>;
@@ -295,6 +316,7 @@ export type AlterPartitionCommand = z.infer<typeof alterPartitionCommandSchema>;
 export type ElectLeadersCommand = z.infer<typeof electLeadersCommandSchema>;
 export type ReassignPartitionsCommand = z.infer<typeof reassignPartitionsCommandSchema>;
 export type RestoreFromBackupCommand = z.infer<typeof restoreFromBackupCommandSchema>;
+export type AbortRestoreFromBackupCommand = z.infer<typeof abortRestoreFromBackupCommandSchema>;
 export type BrokerRow = z.infer<typeof brokerRowSchema>;
 export type TopicRow = z.infer<typeof topicRowSchema>;
 export type PartitionRow = z.infer<typeof partitionRowSchema>;

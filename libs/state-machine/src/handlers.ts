@@ -11,6 +11,7 @@ import type {
   ReassignPartitionsCommand,
   RegisterBrokerCommand,
   RestoreFromBackupCommand,
+  AbortRestoreFromBackupCommand,
   UnfenceBrokerCommand,
   UnregisterBrokerCommand,
   UpdateTopicConfigCommand,
@@ -66,6 +67,18 @@ function staleBrokerEpoch(broker: BrokerRecord, epoch: number) {
 
 /** Dispatches a validated command to its handler. */
 export function applyCommand(ctx: ApplyContext, command: Command): ApplyResult {
+  const { restoring } = ctx.state;
+  if (
+    restoring !== null &&
+    command.type !== 'RestoreFromBackup' &&
+    command.type !== 'AbortRestoreFromBackup'
+  ) {
+    return reject(
+      ErrorCode.PRECONDITION_FAILED,
+      `a restore from backup is in progress (${restoring.nextPart} of ${restoring.parts} parts ` +
+        'applied): nothing else is accepted until it completes or is aborted',
+    );
+  }
   switch (command.type) {
     case 'RegisterBroker':
       return registerBroker(ctx, command);
@@ -93,6 +106,8 @@ export function applyCommand(ctx: ApplyContext, command: Command): ApplyResult {
       return reassignPartitions(ctx, command);
     case 'RestoreFromBackup':
       return restoreFromBackup(ctx, command);
+    case 'AbortRestoreFromBackup':
+      return abortRestoreFromBackup(ctx, command);
   }
 }
 
@@ -464,23 +479,45 @@ function restoreFromBackup(
   command: RestoreFromBackupCommand,
 ): Result<'RestoreFromBackup'> {
   const { state } = ctx;
-  if (state.brokers.size > 0 || state.topics.size > 0) {
-    return reject(
-      ErrorCode.PRECONDITION_FAILED,
-      `RestoreFromBackup needs an empty state; this one has ${state.brokers.size} brokers and ${state.topics.size} topics`,
-    );
-  }
+  const part = command.part ?? { index: 0, count: 1 };
   const invalid = (message: string) => reject(ErrorCode.INVALID_REQUEST, `backup rows: ${message}`);
+  if (part.index === 0) {
+    if (state.restoring !== null || state.brokers.size > 0 || state.topics.size > 0) {
+      return reject(
+        ErrorCode.PRECONDITION_FAILED,
+        `RestoreFromBackup needs an empty state; this one has ${state.brokers.size} brokers and ${state.topics.size} topics`,
+      );
+    }
+  } else {
+    const expected = state.restoring;
+    if (expected === null || expected.nextPart !== part.index || expected.parts !== part.count) {
+      return reject(
+        ErrorCode.PRECONDITION_FAILED,
+        `RestoreFromBackup part ${part.index} of ${part.count} does not follow ` +
+          (expected === null
+            ? 'a restore in progress (there is none)'
+            : `part ${expected.nextPart - 1} of ${expected.parts}`),
+      );
+    }
+    if (command.brokers.length > 0) return invalid('only the first part carries brokers');
+  }
   const brokerIds = new Set<number>();
   for (const row of command.brokers) {
     if (brokerIds.has(row.brokerId)) return invalid(`broker ${row.brokerId} appears twice`);
     brokerIds.add(row.brokerId);
   }
+  // Later parts place their partitions on the brokers of the first part.
+  const knownBroker = (id: number) =>
+    brokerIds.has(id) || (part.index > 0 && state.brokers.has(id));
   const topicRows = new Map<string, (typeof command.topics)[number]>();
   const topicIds = new Set<string>();
   for (const row of command.topics) {
-    if (topicRows.has(row.name)) return invalid(`topic "${row.name}" appears twice`);
-    if (topicIds.has(row.topicId)) return invalid(`topic id ${row.topicId} appears twice`);
+    if (topicRows.has(row.name) || state.topics.has(row.name)) {
+      return invalid(`topic "${row.name}" appears twice`);
+    }
+    if (topicIds.has(row.topicId) || state.topicsById.has(row.topicId)) {
+      return invalid(`topic id ${row.topicId} appears twice`);
+    }
     topicRows.set(row.name, row);
     topicIds.add(row.topicId);
   }
@@ -505,7 +542,7 @@ function restoreFromBackup(
       return invalid(`partition ${where} has duplicate replicas`);
     }
     for (const id of row.replicaIds) {
-      if (!brokerIds.has(id)) return invalid(`partition ${where}: replica ${id} has no broker row`);
+      if (!knownBroker(id)) return invalid(`partition ${where}: replica ${id} has no broker row`);
     }
     if (new Set(row.isrIds).size !== row.isrIds.length) {
       return invalid(`partition ${where} has duplicate ISR members`);
@@ -552,8 +589,12 @@ function restoreFromBackup(
     });
     state.lastBrokerEpoch = Math.max(state.lastBrokerEpoch, row.brokerEpoch);
   }
-  state.topicIdSalt = (Math.imul(state.topicIdSalt, 31) + command.sourceVersion + 1) >>> 0;
-  state.backupGeneration = command.backupGeneration ?? 1;
+  if (part.index === 0) {
+    state.topicIdSalt = (Math.imul(state.topicIdSalt, 31) + command.sourceVersion + 1) >>> 0;
+    state.backupGeneration = command.backupGeneration ?? 1;
+  }
+  const complete = part.index + 1 === part.count;
+  state.restoring = complete ? null : { nextPart: part.index + 1, parts: part.count };
   for (const row of command.topics) {
     const config = canonicalConfig(row.config);
     const topic: TopicRecord = {
@@ -592,8 +633,38 @@ function restoreFromBackup(
   }
   for (const id of brokerIds) ctx.touchedBrokers.add(id);
   return ok({
-    brokers: command.brokers.length,
-    topics: command.topics.length,
+    brokers: state.brokers.size,
+    topics: state.topics.size,
     partitions: state.partitionCount,
+    part: part.index + 1,
+    parts: part.count,
+    complete,
   });
+}
+
+function abortRestoreFromBackup(
+  ctx: ApplyContext,
+  _command: AbortRestoreFromBackupCommand,
+): Result<'AbortRestoreFromBackup'> {
+  const { state } = ctx;
+  if (state.restoring === null) {
+    return reject(ErrorCode.PRECONDITION_FAILED, 'no restore from backup is in progress');
+  }
+  const discarded = {
+    brokers: state.brokers.size,
+    topics: state.topics.size,
+    partitions: state.partitionCount,
+  };
+  for (const topic of state.topics.values()) {
+    ctx.touchedTopics.add(topic.name);
+    ctx.deletedTopics.set(topic.name, topic.id);
+  }
+  for (const id of state.brokers.keys()) ctx.touchedBrokers.add(id);
+  state.topics.clear();
+  state.topicsById.clear();
+  state.brokers.clear();
+  state.partitionCount = 0;
+  state.backupGeneration = 0;
+  state.restoring = null;
+  return ok(discarded);
 }

@@ -37,6 +37,7 @@ export type {
   ReassignPartitionsCommand,
   RegisterBrokerCommand,
   RestoreFromBackupCommand,
+  AbortRestoreFromBackupCommand,
   TopicPartition,
   UnfenceBrokerCommand,
   UnregisterBrokerCommand,
@@ -55,9 +56,14 @@ export type {
   ReassignPartitionsValue,
   RejectionReason,
   RestoreFromBackupValue,
+  AbortRestoreFromBackupValue,
   UnregisteredBroker,
 } from './apply-result';
-export { restoreCommandFromBackupRows } from './backup-rows';
+export {
+  RESTORE_PARTITIONS_PER_PART,
+  restoreCommandFromBackupRows,
+  splitRestoreCommand,
+} from './backup-rows';
 export type {
   BackupChanges,
   BackupRows,

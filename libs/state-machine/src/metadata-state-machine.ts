@@ -369,6 +369,14 @@ export class MetadataStateMachine {
     return this.state.backupGeneration;
   }
 
+  /**
+   * A restore from backup in parts that has not applied its last part yet (the next part
+   * expected and how many there are), or undefined. O(1).
+   */
+  restoreInProgress(): { readonly nextPart: number; readonly parts: number } | undefined {
+    return this.state.restoring ?? undefined;
+  }
+
   /** The whole state as backup-table rows (for a full resync). O(cluster). */
   toBackupRows(): BackupRows {
     return backupRowsOf(this.state);

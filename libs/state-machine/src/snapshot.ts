@@ -15,7 +15,7 @@ import { emptyState, type MetadataState } from './state';
  *
  * Format version 1, line by line:
  * 1. header: `{"t":"header","format":"dmq-metadata-snapshot","formatVersion":1,"version":…,
- *    "lastBrokerEpoch":…,"topicIdSalt":…,"backupGeneration":…,
+ *    "lastBrokerEpoch":…,"topicIdSalt":…,"backupGeneration":…,"restoring":null|{"nextPart","parts"},
  *    "idempotency":{"ttlMs":…,"maxEntries":…},
  *    "brokers":n,"topics":n,"partitions":n,"idempotencyKeys":n}`
  * 2. one line per broker, by id: `{"t":"b","id","host","port","rack","push","epoch","fenced","hb","reg"}`
@@ -78,6 +78,7 @@ export function* writeSnapshot(state: MetadataState, chunkBytes = 1 << 16): Gene
       lastBrokerEpoch: state.lastBrokerEpoch,
       topicIdSalt: state.topicIdSalt,
       backupGeneration: state.backupGeneration,
+      restoring: state.restoring,
       idempotency: {
         ttlMs: state.idempotency.options.ttlMs,
         maxEntries: state.idempotency.options.maxEntries,
@@ -289,6 +290,15 @@ export class SnapshotReader {
       value['backupGeneration'] === undefined
         ? 0
         : int(value['backupGeneration'], 'backupGeneration');
+    // Absent (or null) unless a restore in parts was in progress.
+    const restoring = value['restoring'];
+    if (restoring !== undefined && restoring !== null) {
+      const r = record(restoring, 'header.restoring');
+      const parts = int(r['parts'], 'restoring.parts', 2);
+      const nextPart = int(r['nextPart'], 'restoring.nextPart', 1);
+      if (nextPart >= parts) fail(`restoring.nextPart ${nextPart} is not below ${parts}`);
+      state.restoring = { nextPart, parts };
+    }
     this.header = {
       brokers: int(value['brokers'], 'brokers'),
       topics: int(value['topics'], 'topics'),

@@ -29,6 +29,12 @@ export interface MetadataState {
    * with the lost cluster's).
    */
   backupGeneration: number;
+  /**
+   * A restore from backup in parts, between its first and last part: the next part expected
+   * and how many there are; null otherwise. While set, only the next part or
+   * `AbortRestoreFromBackup` is accepted.
+   */
+  restoring: { readonly nextPart: number; readonly parts: number } | null;
   readonly brokers: Map<number, BrokerRecord>;
   readonly topics: Map<string, TopicRecord>;
   readonly topicsById: Map<string, TopicRecord>;
@@ -44,6 +50,7 @@ export function emptyState(idempotency: IdempotencyOptions): MetadataState {
     lastBrokerEpoch: 0,
     topicIdSalt: 0,
     backupGeneration: 0,
+    restoring: null,
     brokers: new Map(),
     topics: new Map(),
     topicsById: new Map(),
