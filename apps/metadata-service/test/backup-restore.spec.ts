@@ -5,7 +5,7 @@
  */
 import type { BrokerInfo, TopicMetadata } from '@dmq/api-contracts';
 import { BackupQueue } from '@dmq/persistence-prisma';
-import { LocalCluster, pollUntil } from './harness/local-cluster';
+import { LocalCluster, pollUntil, type LogLine } from './harness/local-cluster';
 import {
   apiView,
   createTestDatabase,
@@ -89,6 +89,8 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
 
     const restored = await startCluster(uniqueQueueName('restored'), {
       DMQ_RESTORE_FROM_BACKUP: 'on',
+      // In parts: "orders" (4 partitions) alone, then "payments" (2).
+      DMQ_RESTORE_PARTITIONS_PER_PART: '2',
     });
     await restored.waitForLeader();
     // Whichever node led first with an empty state restored (leadership may move meanwhile).
@@ -105,7 +107,12 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
       50,
     );
     if (done === undefined) throw new Error('no restore');
-    expect(done.line).toMatchObject({ brokers: 3, topics: 2, partitions: 6, repairs: 0 });
+    expect(done.line).toMatchObject({ brokers: 3, topics: 2, partitions: 6, repairs: 0, parts: 2 });
+    expect(
+      done.node.lines
+        .filter((l) => typeof l.msg === 'string' && l.msg.startsWith('restore part '))
+        .map((l) => l.msg),
+    ).toEqual(['restore part 1 of 2 committed', 'restore part 2 of 2 committed']);
     const restorer = done.node;
 
     // Equal, with the documented semantics: brokers FENCED, partitions leaderless (ISR kept,
@@ -165,6 +172,88 @@ describe('restore from backup (DMQ_RESTORE_FROM_BACKUP=on)', () => {
     );
     expect(refusal['code']).toBe('restore/node-has-log');
     expect(String(refusal.msg)).toMatch(/started with a Raft log/);
+  });
+
+  it('finishes a restore whose leader died between two parts: the next leader aborts and starts over', async () => {
+    const queueName = uniqueQueueName('parts');
+    const partsDb = await createTestDatabase('restore_parts');
+    databases.push(partsDb);
+    const partsEnv = { DMQ_CLUSTER_ID: 'parts-test', DATABASE_URL: partsDb.url };
+    const lost = await startCluster(queueName, partsEnv);
+    const client = lost.client();
+    for (const brokerId of [1, 2])
+      await client.registerBroker({ brokerId, host: '127.0.0.1', port: 9390 + brokerId });
+    const TOPICS = 120;
+    for (let i = 0; i < TOPICS; i++) {
+      await client.createTopic({ name: `t-${i}`, partitions: 1, replicationFactor: 2 });
+    }
+    await client.close();
+    const before = await snapshotOf(lost);
+    await waitForBackup(partsDb, before, 'the lost cluster backed up');
+    await lost.stop();
+
+    // One topic per part: 120 parts. The node that starts them dies after the first.
+    const restored = await startCluster(queueName, {
+      ...partsEnv,
+      DMQ_RESTORE_FROM_BACKUP: 'on',
+      DMQ_RESTORE_PARTITIONS_PER_PART: '1',
+    });
+    const isFirstPart = (l: LogLine) => l.msg === `restore part 1 of ${TOPICS} committed`;
+    const first = await Promise.any(
+      restored.nodes.map((n) => n.waitForLog(isFirstPart, 60_000).then(() => n)),
+    );
+    await first.kill('SIGKILL');
+    const isDone = (l: LogLine) =>
+      typeof l.msg === 'string' && l.msg.startsWith('Restored from backup');
+    const others = restored.nodes.filter((n) => n !== first);
+    const finisher = await Promise.any(
+      others.map((n) => n.waitForLog(isDone, 120_000).then(() => n)),
+    );
+    // It found the partial restore (at least one part committed, not all) and did it over.
+    const aborted = await finisher.waitForLog(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('aborted a restore left unfinished'),
+    );
+    expect(aborted['parts']).toBe(TOPICS);
+    expect(aborted['nextPart']).toBeGreaterThanOrEqual(1);
+    expect(aborted['nextPart']).toBeLessThan(TOPICS);
+
+    // Equal to what was backed up (ids, replicas), on the surviving nodes.
+    const after = await snapshotOf(restored);
+    expect(after.topics.map((t) => [t.name, t.topicId])).toEqual(
+      before.topics.map((t) => [t.name, t.topicId]),
+    );
+    expect(after.topics.map((t) => t.partitions.map((p) => p.replicas))).toEqual(
+      before.topics.map((t) => t.partitions.map((p) => p.replicas)),
+    );
+    // No backup job was made of the partial restore (the new leader's catch-up would have
+    // rebased the backup on it, and the restore read it back): no full backup of generation 1
+    // below the index the restore completed at.
+    const doneLine = await finisher.waitForLog(isDone);
+    const queue = new BackupQueue({ redisUrl: REDIS_URL, queueName });
+    try {
+      const jobs = await queue.queue.getJobs([
+        'completed',
+        'failed',
+        'waiting',
+        'active',
+        'delayed',
+      ]);
+      const partialFulls = jobs.filter(
+        (job) =>
+          String(job.id).startsWith('g1-full-') && job.data.raftIndex < Number(doneLine['index']),
+      );
+      expect(partialFulls.map((job) => job.id)).toEqual([]);
+    } finally {
+      await queue.close();
+    }
+    // The backup is rebased on the finished restore only (generation 1, every topic).
+    await pollUntil('the backup rebased', async () => {
+      const [row] = await partsDb.query<{ generation: number }>(
+        'SELECT generation FROM backup_state',
+      );
+      return row?.generation === 1 ? true : undefined;
+    });
+    await waitForBackup(partsDb, after, 'the restored cluster backed up');
   });
 
   it("survives a crash between the restore and its rebase, and drops the lost cluster's queued jobs", async () => {

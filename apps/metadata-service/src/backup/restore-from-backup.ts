@@ -4,6 +4,7 @@ import { NONE, type RaftNode } from '@dmq/raft-core';
 import {
   encodeCommand,
   restoreCommandFromBackupRows,
+  splitRestoreCommand,
   type ApplyResult,
   type RestoreFromBackupValue,
 } from '@dmq/state-machine';
@@ -75,6 +76,8 @@ export interface RestoreFromBackupOptions {
   readonly logger: Logger;
   /** Largest restore command (one Raft entry). Default {@link MAX_RESTORE_ENTRY_BYTES}. */
   readonly maxEntryBytes?: number;
+  /** Most partitions in one part of the restore. Default `RESTORE_PARTITIONS_PER_PART`. */
+  readonly partitionsPerPart?: number;
   /** How long to wait for each peer's `/cluster`. Default 2 000 ms. */
   readonly peerTimeoutMs?: number;
 }
@@ -138,10 +141,15 @@ export async function restoreFromBackup(
   /** A peer with a log, found while this node led in `term`: leadership goes to it. */
   let handOverTo: { peer: PeerLog; term: number } | undefined;
 
-  /** Throws when the state is no longer empty (checked after every wait). */
+  /**
+   * Throws when the state is no longer empty (checked after every wait). A restore in parts
+   * left in the middle (its node lost leadership) counts as empty: the next leader with the
+   * opt-in aborts it and starts over.
+   */
   const assertEmpty = (): void => {
     const counts = state.current.counts();
     if (counts.brokers === 0 && counts.topics === 0) return;
+    if (state.current.restoreInProgress() !== undefined) return;
     if (restoredAt !== undefined) throw new RestoredElsewhere(restoredAt);
     const status = raft.status();
     const source =
@@ -178,6 +186,24 @@ export async function restoreFromBackup(
     }
   };
 
+  /**
+   * Proposes `entry` and waits for its outcome; undefined when it was not committed under
+   * this node's leadership (lost, dropped, not the leader): the caller starts over.
+   */
+  const proposeAsLeader = async (
+    entry: Uint8Array,
+  ): Promise<{ index: number; result: ApplyResult } | undefined> => {
+    try {
+      return await raft.propose(entry);
+    } catch (err) {
+      logger.warn(
+        { err: (err as Error).message },
+        'a restore entry was not committed under this leadership; the restore starts over',
+      );
+      return undefined;
+    }
+  };
+
   try {
     if (!options.startedWithoutLog) {
       const status = raft.status();
@@ -208,33 +234,39 @@ export async function restoreFromBackup(
       if (signal.aborted) return undefined;
       assertEmpty();
       if (!leads()) continue;
-      const ownLastIndex = raft.status().lastIndex;
-      const peers = await askPeers(options);
-      if (signal.aborted) return undefined;
-      assertEmpty();
-      const withLog = peers.find(
-        (peer): peer is PeerLog => typeof peer !== 'number' && hasLog(peer, ownLastIndex),
-      );
-      if (withLog !== undefined) {
-        if (leads()) handOverTo = { peer: withLog, term };
-        throw new RestoreRefusedError(
-          'restore/peer-has-log',
-          `node ${withLog.id} still has a Raft log (last index ${withLog.lastIndex}, commit ` +
-            `index ${withLog.commitIndex}, snapshot index ${withLog.snapshotIndex}; this ` +
-            `leader's log ends at ${ownLastIndex}). The backup is read back only for a cluster ` +
-            `whose logs are all gone: nothing was restored, and the cluster keeps node ` +
-            `${withLog.id}'s log. Unset DMQ_RESTORE_FROM_BACKUP; to restore anyway, stop ` +
-            'every node and wipe every data directory first.',
+      // A restore in parts that its leader left in the middle: this cluster was bootstrapped
+      // by that restore, every log in it is this cluster's, so the peers are not asked again;
+      // the partial restore is aborted and done over below.
+      const resuming = state.current.restoreInProgress() !== undefined;
+      if (!resuming) {
+        const ownLastIndex = raft.status().lastIndex;
+        const peers = await askPeers(options);
+        if (signal.aborted) return undefined;
+        assertEmpty();
+        const withLog = peers.find(
+          (peer): peer is PeerLog => typeof peer !== 'number' && hasLog(peer, ownLastIndex),
         );
-      }
-      const unreachable = peers.filter((peer): peer is number => typeof peer === 'number');
-      if (unreachable.length > 0) {
-        logger.warn(
-          { unreachable },
-          `restore waits: cannot yet verify that nodes ${unreachable.join(', ')} have no Raft log`,
-        );
-        if (!(await waitUntil(() => !leads(), PEER_RETRY_MS))) return undefined;
-        continue;
+        if (withLog !== undefined) {
+          if (leads()) handOverTo = { peer: withLog, term };
+          throw new RestoreRefusedError(
+            'restore/peer-has-log',
+            `node ${withLog.id} still has a Raft log (last index ${withLog.lastIndex}, commit ` +
+              `index ${withLog.commitIndex}, snapshot index ${withLog.snapshotIndex}; this ` +
+              `leader's log ends at ${ownLastIndex}). The backup is read back only for a cluster ` +
+              `whose logs are all gone: nothing was restored, and the cluster keeps node ` +
+              `${withLog.id}'s log. Unset DMQ_RESTORE_FROM_BACKUP; to restore anyway, stop ` +
+              'every node and wipe every data directory first.',
+          );
+        }
+        const unreachable = peers.filter((peer): peer is number => typeof peer === 'number');
+        if (unreachable.length > 0) {
+          logger.warn(
+            { unreachable },
+            `restore waits: cannot yet verify that nodes ${unreachable.join(', ')} have no Raft log`,
+          );
+          if (!(await waitUntil(() => !leads(), PEER_RETRY_MS))) return undefined;
+          continue;
+        }
       }
       if (!leads()) continue;
       const contents = await options.reader.readAll();
@@ -260,24 +292,55 @@ export async function restoreFromBackup(
         logger.warn({ repair }, 'backup row repaired');
       if (plan.repairs.length > 100)
         logger.warn({ more: plan.repairs.length - 100 }, 'more backup rows repaired');
-      const entry = encodeCommand(plan.command);
-      assertRestoreFits(entry.length, plan.command.partitions.length, options.maxEntryBytes);
+      // Parts of whole topics, each a Raft entry applied in tens of milliseconds.
+      const entries = splitRestoreCommand(plan.command, options.partitionsPerPart).map(
+        (command) => {
+          const entry = encodeCommand(command);
+          assertRestoreFits(entry.length, command.partitions.length, options.maxEntryBytes);
+          return entry;
+        },
+      );
       if (signal.aborted) return undefined;
       assertEmpty();
       if (!leads()) continue;
-      const committed = await raft.propose(entry);
-      if (!committed.result.ok) {
-        if (state.current.counts().topics > 0 || state.current.counts().brokers > 0) {
+      // A restore another leader left in the middle (or this node, before it lost the lead).
+      if (state.current.restoreInProgress() !== undefined) {
+        const progress = state.current.restoreInProgress();
+        const aborted = await proposeAsLeader(
+          encodeCommand({ type: 'AbortRestoreFromBackup', timestampMs: Date.now() }),
+        );
+        if (aborted === undefined) continue;
+        if (!aborted.result.ok) {
           throw new RestoreRefusedError(
-            'restore/state-not-empty',
+            'restore/rejected',
+            `could not abort the unfinished restore: ${aborted.result.error.message}`,
+          );
+        }
+        logger.warn(
+          { ...progress, index: aborted.index },
+          'aborted a restore left unfinished by a previous leader; starting it over',
+        );
+      }
+      let committed: { index: number; result: ApplyResult } | undefined;
+      for (const [i, entry] of entries.entries()) {
+        if (signal.aborted) return undefined;
+        committed = leads() ? await proposeAsLeader(entry) : undefined;
+        if (committed === undefined) break; // leadership lost: start over when leading again
+        if (!committed.result.ok) {
+          throw new RestoreRefusedError(
+            state.current.counts().topics > 0 && state.current.restoreInProgress() === undefined
+              ? 'restore/state-not-empty'
+              : 'restore/rejected',
             `the restore was rejected: ${committed.result.error.message}`,
           );
         }
-        throw new RestoreRefusedError(
-          'restore/rejected',
-          `the restore was rejected: ${committed.result.error.message}`,
-        );
+        if (entries.length > 1)
+          logger.info(
+            { part: i + 1, parts: entries.length, index: committed.index },
+            `restore part ${i + 1} of ${entries.length} committed`,
+          );
       }
+      if (committed === undefined || state.current.restoreInProgress() !== undefined) continue;
       const counts = state.current.counts();
       logger.info(
         {
@@ -287,6 +350,8 @@ export async function restoreFromBackup(
           topics: counts.topics,
           partitions: counts.partitions,
           repairs: plan.repairs.length,
+          parts: entries.length,
+          entryBytes: entries.reduce((sum, entry) => sum + entry.length, 0),
         },
         `Restored from backup: ${counts.topics} topics, ${counts.partitions} partitions, ` +
           `${counts.brokers} brokers (brokers FENCED, partitions leaderless until they register)`,
@@ -314,21 +379,29 @@ export async function restoreFromBackup(
   }
 }
 
-/** The fields of a `RestoreFromBackup` outcome, all numbers: no other command's value has them. */
+/** The number fields of a `RestoreFromBackup` outcome: no other command's value has them all. */
 const RESTORE_VALUE_KEYS: ReadonlyArray<keyof RestoreFromBackupValue> = [
   'brokers',
   'topics',
   'partitions',
+  'part',
+  'parts',
 ];
 
-/** The outcome of a `RestoreFromBackup` command (applied entries carry no command type). */
+/**
+ * The outcome of the last part of a `RestoreFromBackup` (applied entries carry no command
+ * type): the restore is complete.
+ */
 function isRestoreResult(result: ApplyResult): boolean {
   if (!result.ok || result.replayed) return false;
   const value = result.value as unknown;
   return (
     typeof value === 'object' &&
     value !== null &&
-    RESTORE_VALUE_KEYS.every((key) => typeof (value as Record<string, unknown>)[key] === 'number')
+    RESTORE_VALUE_KEYS.every(
+      (key) => typeof (value as Record<string, unknown>)[key] === 'number',
+    ) &&
+    (value as Record<string, unknown>)['complete'] === true
   );
 }
 

@@ -157,6 +157,12 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
   const leadsIn = (term: number): boolean => raft.isLeader() && raft.status().term === term;
 
   const enqueue = (batch: BackupBatch): void => {
+    // A partial restore must never reach the backup it is being read from (a full batch of
+    // its generation would rebase the backup on it); the restore's own rebase comes at its end.
+    if (state.current.restoreInProgress() !== undefined) {
+      logger.debug({ raftIndex: batch.raftIndex }, 'restore in progress: backup job skipped');
+      return;
+    }
     if (queue.enqueue(batch)) counters.jobsEnqueued += 1;
   };
 
@@ -426,6 +432,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
         writer,
         migrated,
         startedWithoutLog,
+        partitionsPerPart: config.restorePartitionsPerPart,
         signal: closing.signal,
         rebased: (index) => {
           lastEnqueued = Math.max(lastEnqueued ?? 0, index);
@@ -492,6 +499,12 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     resync: async () => {
       if (!raft.isLeader()) {
         throw new ApiError(ErrorCode.NO_LEADER, 'only the leader enqueues backups');
+      }
+      if (state.current.restoreInProgress() !== undefined) {
+        throw new ApiError(
+          ErrorCode.PRECONDITION_FAILED,
+          'a restore from backup is in progress: the backup is rewritten when it completes',
+        );
       }
       return enqueueFull();
     },

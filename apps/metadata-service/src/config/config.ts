@@ -41,10 +41,16 @@ export interface ServiceConfig {
   /**
    * `DMQ_RESTORE_FROM_BACKUP=on`: disaster recovery opt-in. A node that starts with a
    * brand-new data directory and becomes leader of a cluster in which no node has a log
-   * rebuilds the state from the PostgreSQL backup as one committed `RestoreFromBackup`
-   * command (see the README). Refused, with the reason logged, whenever a node has a log.
+   * rebuilds the state from the PostgreSQL backup as committed `RestoreFromBackup` commands
+   * (see the README). Refused, with the reason logged, whenever a node has a log.
    */
   readonly restoreFromBackup: boolean;
+  /**
+   * `DMQ_RESTORE_PARTITIONS_PER_PART`: most partitions in one `RestoreFromBackup` command
+   * (whole topics per command). Small commands keep every node's event loop free enough to
+   * hold leadership while they apply.
+   */
+  readonly restorePartitionsPerPart: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly raft: {
     /** Leader heartbeat period. */
@@ -103,6 +109,7 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: 'must be 1..128 of [A-Za-z0-9._-]' })
     .default('dmq-backup'),
   DMQ_RESTORE_FROM_BACKUP: z.enum(['on', 'off']).default('off'),
+  DMQ_RESTORE_PARTITIONS_PER_PART: integer(1, 1_000_000).default(10_000),
   DMQ_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
@@ -181,6 +188,7 @@ export function loadConfig(
     backupConcurrency: e.DMQ_BACKUP_CONCURRENCY,
     backupQueue: e.DMQ_BACKUP_QUEUE,
     restoreFromBackup: e.DMQ_RESTORE_FROM_BACKUP === 'on',
+    restorePartitionsPerPart: e.DMQ_RESTORE_PARTITIONS_PER_PART,
     logLevel: e.DMQ_LOG_LEVEL,
     raft: {
       heartbeatIntervalMs: e.DMQ_RAFT_HEARTBEAT_MS,
