@@ -1,11 +1,17 @@
 import { clusterStatusSchema } from '@dmq/api-contracts';
-import type { BackupReader, BackupWriter } from '@dmq/persistence-prisma';
+import type {
+  BackupContents,
+  BackupReader,
+  BackupStateRow,
+  BackupWriter,
+} from '@dmq/persistence-prisma';
 import { NONE, type RaftNode } from '@dmq/raft-core';
 import {
   encodeCommand,
   restoreCommandFromBackupRows,
   splitRestoreCommand,
   type ApplyResult,
+  type RestorePlan,
   type RestoreFromBackupValue,
 } from '@dmq/state-machine';
 import type { Logger } from 'pino';
@@ -221,6 +227,11 @@ export async function restoreFromBackup(
     );
     if (!(await waitUntil(() => migrated, undefined, settled))) return undefined;
     await options.migrated; // a failure ends the restore, as it always did
+    // Read and prepared once, before leading: reading a large backup and encoding it holds
+    // the event loop for a while, and a leader doing that loses its leadership (the restore
+    // then went round in circles, every new leader reading the backup again).
+    const prepared = prepare(options);
+    prepared.catch(() => undefined); // awaited (and its refusal reported) in the loop
     for (;;) {
       if (!(await waitUntil(() => raft.isLeader()))) return undefined;
       const term = raft.status().term;
@@ -269,37 +280,7 @@ export async function restoreFromBackup(
         }
       }
       if (!leads()) continue;
-      const contents = await options.reader.readAll();
-      if (contents.state === null) {
-        throw new RestoreRefusedError(
-          'restore/backup-empty',
-          'the backup database holds no backup (backup_state is empty): nothing to restore',
-        );
-      }
-      if (contents.state.clusterId !== config.clusterId) {
-        throw new RestoreRefusedError(
-          'restore/cluster-mismatch',
-          `the backup belongs to cluster ${contents.state.clusterId}; this is cluster ` +
-            `${config.clusterId}. Start the nodes with DMQ_CLUSTER_ID=${contents.state.clusterId}.`,
-        );
-      }
-      const plan = restoreCommandFromBackupRows(contents, {
-        timestampMs: Date.now(),
-        sourceVersion: contents.state.backedUpIndex,
-        sourceGeneration: contents.state.generation,
-      });
-      for (const repair of plan.repairs.slice(0, 100))
-        logger.warn({ repair }, 'backup row repaired');
-      if (plan.repairs.length > 100)
-        logger.warn({ more: plan.repairs.length - 100 }, 'more backup rows repaired');
-      // Parts of whole topics, each a Raft entry applied in tens of milliseconds.
-      const entries = splitRestoreCommand(plan.command, options.partitionsPerPart).map(
-        (command) => {
-          const entry = encodeCommand(command);
-          assertRestoreFits(entry.length, command.partitions.length, options.maxEntryBytes);
-          return entry;
-        },
-      );
+      const { contents, plan, entries } = await prepared;
       if (signal.aborted) return undefined;
       assertEmpty();
       if (!leads()) continue;
@@ -377,6 +358,64 @@ export async function restoreFromBackup(
   } finally {
     unsubscribe();
   }
+}
+
+/** The backup read back and cut into encoded parts, ready to propose. */
+interface PreparedRestore {
+  readonly contents: BackupContents & { readonly state: BackupStateRow };
+  readonly plan: RestorePlan;
+  readonly entries: Uint8Array[];
+}
+
+/**
+ * Reads the backup and prepares the restore's parts (logging the repairs), yielding to the
+ * event loop between the steps so that this node keeps answering its peers.
+ */
+async function prepare(options: RestoreFromBackupOptions): Promise<PreparedRestore> {
+  const { config, logger } = options;
+  const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const contents = await options.reader.readAll();
+  const stored = contents.state;
+  if (stored === null) {
+    throw new RestoreRefusedError(
+      'restore/backup-empty',
+      'the backup database holds no backup (backup_state is empty): nothing to restore',
+    );
+  }
+  if (stored.clusterId !== config.clusterId) {
+    throw new RestoreRefusedError(
+      'restore/cluster-mismatch',
+      `the backup belongs to cluster ${stored.clusterId}; this is cluster ` +
+        `${config.clusterId}. Start the nodes with DMQ_CLUSTER_ID=${stored.clusterId}.`,
+    );
+  }
+  await yieldNow();
+  const plan = restoreCommandFromBackupRows(contents, {
+    timestampMs: Date.now(),
+    sourceVersion: stored.backedUpIndex,
+    sourceGeneration: stored.generation,
+  });
+  for (const repair of plan.repairs.slice(0, 100)) logger.warn({ repair }, 'backup row repaired');
+  if (plan.repairs.length > 100)
+    logger.warn({ more: plan.repairs.length - 100 }, 'more backup rows repaired');
+  // Parts of whole topics, each a Raft entry applied in tens of milliseconds.
+  const entries: Uint8Array[] = [];
+  for (const command of splitRestoreCommand(plan.command, options.partitionsPerPart)) {
+    await yieldNow();
+    const entry = encodeCommand(command);
+    assertRestoreFits(entry.length, command.partitions.length, options.maxEntryBytes);
+    entries.push(entry);
+  }
+  logger.info(
+    {
+      brokers: plan.command.brokers.length,
+      topics: plan.command.topics.length,
+      partitions: plan.command.partitions.length,
+      parts: entries.length,
+    },
+    'backup read and prepared for the restore',
+  );
+  return { contents: { ...contents, state: stored }, plan, entries };
 }
 
 /** The number fields of a `RestoreFromBackup` outcome: no other command's value has them all. */
