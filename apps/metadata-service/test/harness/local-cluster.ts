@@ -103,6 +103,9 @@ export class NodeProcess {
           ),
         );
       }, timeoutMs);
+      // A waiter nobody awaits any more (the loser of a Promise.any) must not keep the test
+      // process alive until its deadline.
+      timer.unref();
       this.waiters.push(waiter);
     });
   }
