@@ -48,7 +48,15 @@ import {
   type TestDatabase,
 } from '../test/harness/backup-fixtures';
 import { LocalCluster, pollUntil, type NodeProcess } from '../test/harness/local-cluster';
-import { ms, numberFlag, quantile, sleep, table } from './bench-util';
+import {
+  machineBusyTicks,
+  ms,
+  numberFlag,
+  processTicks,
+  quantile,
+  sleep,
+  table,
+} from './bench-util';
 
 const clients = numberFlag('clients', 32);
 const seconds = numberFlag('seconds', 20);
@@ -97,16 +105,6 @@ interface StatusSample {
 
 // ---- CPU time from /proc ----
 
-function processTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  } catch {
-    return 0; // gone
-  }
-}
-
 /** Summed CPU ticks of every process whose command name is `comm` (all users). */
 function ticksByName(comm: string): number {
   let total = 0;
@@ -120,14 +118,6 @@ function ticksByName(comm: string): number {
     }
   }
   return total;
-}
-
-/** Busy ticks of the whole machine (all CPUs), from the first line of /proc/stat. */
-function machineBusyTicks(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  return total - (v[3] ?? 0) - (v[4] ?? 0); // minus idle and iowait
 }
 
 type CpuSnapshot = Map<string, number>;

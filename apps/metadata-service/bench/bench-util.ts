@@ -1,4 +1,5 @@
 /** Helpers shared by the metadata-service benchmarks (not a benchmark itself). */
+import { readFileSync } from 'node:fs';
 
 /** The `q`-quantile (0..1) of `values` by nearest rank; NaN when empty. */
 export function quantile(values: readonly number[], q: number): number {
@@ -29,3 +30,24 @@ export const ms = (value: number, digits = 0): string =>
 
 export const sleep = (millis: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, millis));
+
+// ---- CPU time from /proc (Linux) ----
+
+/** User + system CPU ticks used so far by process `pid` (0 once it is gone, or unknown). */
+export function processTicks(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  } catch {
+    return 0; // gone
+  }
+}
+
+/** Busy ticks of the whole machine (all CPUs), from the first line of /proc/stat. */
+export function machineBusyTicks(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  return v.reduce((a, b) => a + b, 0) - (v[3] ?? 0) - (v[4] ?? 0); // minus idle and iowait
+}

@@ -38,7 +38,7 @@
  * section (versions, flags, tables, CPU by process group, what else ran on the machine).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -47,7 +47,15 @@ import { createInterface } from 'node:readline';
 import type { ClusterStatus } from '@dmq/api-contracts';
 import { loadConfig } from '../src/config/config';
 import { freePorts, LocalCluster, pollUntil } from '../test/harness/local-cluster';
-import { ms, numberFlag, quantile, sleep, table } from './bench-util';
+import {
+  machineBusyTicks,
+  ms,
+  numberFlag,
+  processTicks,
+  quantile,
+  sleep,
+  table,
+} from './bench-util';
 
 const ops = numberFlag('ops', 2_000);
 const clients = numberFlag('clients', 32);
@@ -584,24 +592,6 @@ class DmqSystem implements System {
 }
 
 // ---- CPU from /proc ----
-
-function processTicks(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  } catch {
-    return 0; // gone
-  }
-}
-
-/** Busy ticks of the whole machine (all CPUs), from the first line of /proc/stat. */
-function machineBusyTicks(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  return v.reduce((a, b) => a + b, 0) - (v[3] ?? 0) - (v[4] ?? 0); // minus idle and iowait
-}
 
 const ownTicks = (): number => {
   const u = process.cpuUsage();
