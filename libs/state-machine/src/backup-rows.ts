@@ -16,7 +16,8 @@ import type { MetadataState } from './state';
  * `partitions` in PostgreSQL). Plain row objects, no Prisma types: persistence-prisma maps
  * them to its models (e.g. `replicaIds` to the seed's JSON text column, `…AtMs` to
  * timestamps). The database is a backup: rows go out continuously, and come back only for a
- * disaster recovery, as ONE `RestoreFromBackup` command applied to an empty state.
+ * disaster recovery, as `RestoreFromBackup` commands applied to an empty state (one, or parts of
+ * whole topics, see {@link splitRestoreCommand}).
  *
  * The row types are the command's row schemas: `BrokerRow`, `TopicRow`, `PartitionRow`
  * (`PartitionRow` is the seed's PartitionEntity — topic name, partition id, leader id, replica

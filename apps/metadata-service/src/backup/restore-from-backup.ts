@@ -109,7 +109,10 @@ const PEER_RETRY_MS = 1_000;
 
 /**
  * Disaster recovery, the `DMQ_RESTORE_FROM_BACKUP=on` opt-in: bootstraps a brand-new cluster
- * from the PostgreSQL backup as ONE committed `RestoreFromBackup` command.
+ * from the PostgreSQL backup as committed `RestoreFromBackup` commands: one, or parts of whole
+ * topics (`partitionsPerPart`) that keep every entry quick to apply. The backup is read and
+ * the parts prepared once, before leading. A leader that finds a restore left in the middle
+ * (its leader lost the lead) aborts it and starts over.
  *
  * It runs on the node that started with a brand-new data directory, once it leads and has
  * committed the first entry of its term (so it has applied everything committed before).
