@@ -7,6 +7,7 @@ import {
   createPrismaClient,
   migrate,
   type BackupBatch,
+  type BackupStateRow,
 } from '@dmq/persistence-prisma';
 import type { RaftNode } from '@dmq/raft-core';
 import type { ApplyResult } from '@dmq/state-machine';
@@ -156,28 +157,42 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
   /** True when this node still leads in `term` (checked at enqueue time). */
   const leadsIn = (term: number): boolean => raft.isLeader() && raft.status().term === term;
 
-  const enqueue = (batch: BackupBatch): void => {
+  /** Hands `batch` to the queue; false when it was not (closed, or a restore in progress). */
+  const enqueue = (batch: BackupBatch): boolean => {
     // A partial restore must never reach the backup it is being read from (a full batch of
     // its generation would rebase the backup on it); the restore's own rebase comes at its end.
     if (state.current.restoreInProgress() !== undefined) {
       logger.debug({ raftIndex: batch.raftIndex }, 'restore in progress: backup job skipped');
-      return;
+      return false;
     }
-    if (queue.enqueue(batch)) counters.jobsEnqueued += 1;
+    if (!queue.enqueue(batch)) return false;
+    counters.jobsEnqueued += 1;
+    if (batch.full === true) counters.fullResyncs += 1;
+    return true;
+  };
+
+  /**
+   * Takes `backup_state` as this cluster's progress (0 when it is another generation's: its
+   * indices say nothing about this cluster) and returns the backed-up index.
+   */
+  const adoptState = (row: BackupStateRow | null): number => {
+    const ours = row !== null && row.generation === state.current.backupGeneration();
+    backedUpIndex = ours ? row.backedUpIndex : 0;
+    fullBackupIndex = ours ? row.fullBackupIndex : 0;
+    databaseReachable = true;
+    return backedUpIndex;
   };
 
   const enqueueFull = (): BackupResyncResponse => {
     const rows = state.current.toBackupRows();
     lastEnqueued = Math.max(lastEnqueued ?? 0, rows.version);
     // Version 0 is the empty state before any command: nothing to back up yet.
-    if (rows.version > 0) {
-      enqueue(toBatch({ ...rows, full: true }));
-      counters.fullResyncs += 1;
+    if (rows.version > 0 && enqueue(toBatch({ ...rows, full: true }))) {
+      logger.info(
+        { index: rows.version, topics: rows.topics.length, partitions: rows.partitions.length },
+        'enqueued a full backup',
+      );
     }
-    logger.info(
-      { index: rows.version, topics: rows.topics.length, partitions: rows.partitions.length },
-      'enqueued a full backup',
-    );
     return {
       index: rows.version,
       brokers: rows.brokers.length,
@@ -210,9 +225,7 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
                 "cluster's changes are not backed up any more",
         );
       }
-      stored = row === null || row.generation !== generation ? 0 : row.backedUpIndex;
-      databaseReachable = true;
-      backedUpIndex = stored;
+      stored = adoptState(row);
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'backup_state unreadable: catch-up is full');
     }
@@ -315,7 +328,6 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     const changes = state.current.backupChangesSince(lastEnqueued);
     if (changes.version <= lastEnqueued) return;
     lastEnqueued = changes.version;
-    if (changes.full) counters.fullResyncs += 1;
     enqueue(toBatch(changes));
   };
   const scheduleFlush = (): void => {
@@ -348,43 +360,46 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     }
   });
 
+  /** Runs `task` every `ms` until closed, never two at once. */
+  const every = (ms: number, task: () => Promise<void>): NodeJS.Timeout => {
+    let running = false;
+    const timer = setInterval(() => {
+      if (closed || running) return;
+      running = true;
+      task()
+        .catch((err: unknown) => logger.error({ err }, 'backup poll failed'))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref();
+    return timer;
+  };
+
   // The leader's view of the backup's progress (for the lag in /cluster and /metrics, and to
-  // notice PostgreSQL coming back): one small read every STATUS_POLL_MS, never two at once.
-  let polling = false;
-  const poll = setInterval(() => {
-    if (closed || polling || !raft.isLeader()) return;
-    polling = true;
-    writer
-      .readState()
-      .finally(() => {
-        polling = false;
-      })
-      .then(
-        (row) => {
-          const wasReachable = databaseReachable;
-          databaseReachable = true;
-          // Indices of another generation say nothing about this cluster's progress.
-          const sameGeneration =
-            row !== null && row.generation === state.current.backupGeneration();
-          backedUpIndex = sameGeneration ? row.backedUpIndex : 0;
-          fullBackupIndex = sameGeneration ? row.fullBackupIndex : 0;
-          while (
-            appliedHead < appliedAt.length &&
-            (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
-          )
-            appliedHead += 1;
-          compactApplied();
-          // PostgreSQL is back: jobs may have been dead-lettered meanwhile.
-          if (!wasReachable) startCatchUp('database-back');
-        },
-        (err: unknown) => {
-          if (databaseReachable)
-            logger.warn({ err: (err as Error).message }, 'backup database unreachable');
-          databaseReachable = false;
-        },
-      );
-  }, STATUS_POLL_MS);
-  poll.unref();
+  // notice PostgreSQL coming back): one small read every STATUS_POLL_MS.
+  const poll = every(STATUS_POLL_MS, async () => {
+    if (!raft.isLeader()) return;
+    await writer.readState().then(
+      (row) => {
+        const wasReachable = databaseReachable;
+        adoptState(row);
+        while (
+          appliedHead < appliedAt.length &&
+          (appliedAt[appliedHead] as [number, number])[0] <= (backedUpIndex ?? 0)
+        )
+          appliedHead += 1;
+        compactApplied();
+        // PostgreSQL is back: jobs may have been dead-lettered meanwhile.
+        if (!wasReachable) startCatchUp('database-back');
+      },
+      (err: unknown) => {
+        if (databaseReachable)
+          logger.warn({ err: (err as Error).message }, 'backup database unreachable');
+        databaseReachable = false;
+      },
+    );
+  });
 
   /**
    * Dead letters: counted on every node (for /metrics); the leader repairs the gap a dead
@@ -408,20 +423,12 @@ export async function startBackup(options: StartBackupOptions): Promise<BackupHa
     counters.deadLetterRepairs += 1;
     repairedThrough = enqueueFull().index;
   };
-  let checkingDeadLetters = false;
-  const deadLetterPoll = setInterval(() => {
-    if (closed || checkingDeadLetters) return;
-    checkingDeadLetters = true;
-    checkDeadLetters()
-      .catch((err: unknown) => {
-        deadLetterCount = null;
-        logger.debug({ err: (err as Error).message }, 'dead letters unreadable');
-      })
-      .finally(() => {
-        checkingDeadLetters = false;
-      });
-  }, DEAD_LETTER_POLL_MS);
-  deadLetterPoll.unref();
+  const deadLetterPoll = every(DEAD_LETTER_POLL_MS, () =>
+    checkDeadLetters().catch((err: unknown) => {
+      deadLetterCount = null;
+      logger.debug({ err: (err as Error).message }, 'dead letters unreadable');
+    }),
+  );
 
   const restore = config.restoreFromBackup
     ? restoreFromBackup({

@@ -481,8 +481,10 @@ export class RaftNode<Result = unknown> {
    * follower holds a log this cluster did not build, and will not be replicated to.
    */
   private warnOfForeignLogs(): void {
-    const { acksBeyondLog, lastAckBeyondLogFrom, lastIndex } = this.raw.status();
+    // Runs on every turn of the loop: read the core's counter, not a whole status().
+    const { acksBeyondLog, lastAckBeyondLogFrom } = this.raw.raft;
     if (acksBeyondLog === this.acksBeyondLogWarned) return;
+    const lastIndex = this.raw.raft.log.lastIndex();
     const now = this.clock.now();
     if (now - this.acksBeyondLogWarnedAt < 60_000) return;
     this.acksBeyondLogWarned = acksBeyondLog;
