@@ -5,7 +5,13 @@ import type {
   BackupStateRow,
   BackupWriter,
 } from '@dmq/persistence-prisma';
-import { NONE, type RaftNode } from '@dmq/raft-core';
+import {
+  LeadershipLostError,
+  NONE,
+  NotLeaderError,
+  ProposalDroppedError,
+  type RaftNode,
+} from '@dmq/raft-core';
 import {
   encodeCommand,
   restoreCommandFromBackupRows,
@@ -205,12 +211,36 @@ export async function restoreFromBackup(
     try {
       return await raft.propose(entry);
     } catch (err) {
+      const leadershipMoved =
+        err instanceof LeadershipLostError ||
+        err instanceof NotLeaderError ||
+        err instanceof ProposalDroppedError;
+      if (signal.aborted) return undefined; // shutting down
+      if (!leadershipMoved) throw err;
       logger.warn(
         { err: (err as Error).message },
         'a restore entry was not committed under this leadership; the restore starts over',
       );
       return undefined;
     }
+  };
+
+  /**
+   * Empties a restore left in the middle (`AbortRestoreFromBackup`); the index it committed
+   * at, or undefined when it was not committed under this leadership.
+   */
+  const abortPartialRestore = async (): Promise<number | undefined> => {
+    const aborted = await proposeAsLeader(
+      encodeCommand({ type: 'AbortRestoreFromBackup', timestampMs: Date.now() }),
+    );
+    if (aborted === undefined) return undefined;
+    if (!aborted.result.ok) {
+      throw new RestoreRefusedError(
+        'restore/rejected',
+        `could not abort the unfinished restore: ${aborted.result.error.message}`,
+      );
+    }
+    return aborted.index;
   };
 
   try {
@@ -290,18 +320,10 @@ export async function restoreFromBackup(
       // A restore another leader left in the middle (or this node, before it lost the lead).
       if (state.current.restoreInProgress() !== undefined) {
         const progress = state.current.restoreInProgress();
-        const aborted = await proposeAsLeader(
-          encodeCommand({ type: 'AbortRestoreFromBackup', timestampMs: Date.now() }),
-        );
+        const aborted = await abortPartialRestore();
         if (aborted === undefined) continue;
-        if (!aborted.result.ok) {
-          throw new RestoreRefusedError(
-            'restore/rejected',
-            `could not abort the unfinished restore: ${aborted.result.error.message}`,
-          );
-        }
         logger.warn(
-          { ...progress, index: aborted.index },
+          { ...progress, index: aborted },
           'aborted a restore left unfinished by a previous leader; starting it over',
         );
       }
@@ -311,10 +333,12 @@ export async function restoreFromBackup(
         committed = leads() ? await proposeAsLeader(entry) : undefined;
         if (committed === undefined) break; // leadership lost: start over when leading again
         if (!committed.result.ok) {
+          const partial = state.current.restoreInProgress() !== undefined;
+          const notEmpty = !partial && state.current.counts().topics > 0;
+          // Never leave the cluster refusing every write for a restore that will not finish.
+          if (partial) await abortPartialRestore();
           throw new RestoreRefusedError(
-            state.current.counts().topics > 0 && state.current.restoreInProgress() === undefined
-              ? 'restore/state-not-empty'
-              : 'restore/rejected',
+            notEmpty ? 'restore/state-not-empty' : 'restore/rejected',
             `the restore was rejected: ${committed.result.error.message}`,
           );
         }
