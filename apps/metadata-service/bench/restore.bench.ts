@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const partitions = numberFlag('partitions', 300_000);
   const perTopic = numberFlag('partitions-per-topic', 1_000);
   const topics = Math.ceil(partitions / perTopic);
+  const timeoutMs = numberFlag('timeout-s', 900) * 1000;
   const db = await createTestDatabase('restore_bench');
   const queueName = `dmq-bench-restore-${randomBytes(4).toString('hex')}`;
   let cluster: LocalCluster | undefined;
@@ -80,10 +81,10 @@ async function main(): Promise<void> {
     const isRestored = (l: LogLine) =>
       typeof l.msg === 'string' && l.msg.startsWith('Restored from backup');
     const restoredLine = await Promise.any(
-      running.nodes.map((n) => n.waitForLog(isRestored, numberFlag('timeout-s', 900) * 1000)),
+      running.nodes.map((n) => n.waitForLog(isRestored, timeoutMs)),
     ).catch((err: unknown) => {
       throw new Error(
-        `no restore within 900 s: ${String(err)}\n${running.nodes.map((n) => n.tail(40)).join('\n')}`,
+        `no restore within ${timeoutMs / 1000} s: ${String(err)}\n${running.nodes.map((n) => n.tail(40)).join('\n')}`,
       );
     });
     const restoredMs = performance.now() - started;
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
           );
           return views.every((v) => v.appliedIndex >= restoreIndex) ? true : undefined;
         },
-        900_000,
+        timeoutMs,
         50,
       );
       const appliedMs = performance.now() - started;
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
           );
           return row?.generation === 1 ? true : undefined;
         },
-        900_000,
+        timeoutMs,
         100,
       );
       const rebasedMs = performance.now() - started;

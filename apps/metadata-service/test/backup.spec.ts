@@ -361,7 +361,7 @@ describe('a node whose PostgreSQL and Redis are unreachable at start', () => {
       await pollUntil(
         'backup written',
         async () => {
-          const stored = await readBackup(db).catch(() => undefined);
+          const stored = await readBackup(db); // (pollUntil retries on errors: no tables yet)
           return stored?.topics.map((t) => t.name).join() === 'early' && stored.brokers.length === 1
             ? true
             : undefined;
